@@ -1,0 +1,36 @@
+"""Keep every library that could phone home on loopback.
+
+Prefect, Evidently and the Snowflake connector each have telemetry or cloud probes.
+mlgate switches them off through its own settings: each top-level package imports
+this module before it imports such a library, so a user never has to set them by hand.
+An explicit value already in the environment wins, except that telemetry can only be
+turned off here, never on.
+"""
+
+from __future__ import annotations
+
+import os
+
+OFFLINE_DEFAULTS: dict[str, str] = {
+    # Prefect SDK and Evidently telemetry.
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # The ephemeral Prefect API needs more than the default 20 s on small machines.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    # Without this the Snowflake connector probes cloud metadata addresses.
+    "SNOWFLAKE_DISABLE_PLATFORM_DETECTION": "true",
+    # Great Expectations: no usage statistics.
+    "GX_ANALYTICS_ENABLED": "false",
+}
+
+
+def apply() -> None:
+    """Set the offline defaults in this process's environment (idempotent)."""
+    for name, value in OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    # Telemetry off is not negotiable: a stray DO_NOT_TRACK=0 does not turn it on.
+    os.environ["DO_NOT_TRACK"] = "1"
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
+
+apply()
