@@ -1,3 +1,49 @@
-"""connectors package."""
+"""connectors package: data sources, the artifact store and secret resolution.
+
+Everything mlgate reads from or writes to outside systems goes through here; nothing in
+this package imports governance or flows.
+"""
 
 from mlgate import offline as _offline  # noqa: F401  (telemetry off before any import)
+
+# isort: split
+
+from connectors.errors import (
+    ConnectorError,
+    CredentialsError,
+    IntegrityError,
+    MalformedSource,
+    SchemaMismatch,
+    SourceNotFound,
+    SourceUnavailable,
+    UnsafePath,
+    UnsupportedScheme,
+)
+from connectors.schema import arrow_schema, conform, extra_columns
+from connectors.secrets import resolve_secret
+from connectors.sources import iter_batches, open_source, read_table, register_source
+from connectors.store import ArtifactStore, LocalArtifactStore, StoredArtifact, open_store
+
+__all__ = [
+    "ArtifactStore",
+    "ConnectorError",
+    "CredentialsError",
+    "IntegrityError",
+    "LocalArtifactStore",
+    "MalformedSource",
+    "SchemaMismatch",
+    "SourceNotFound",
+    "SourceUnavailable",
+    "StoredArtifact",
+    "UnsafePath",
+    "UnsupportedScheme",
+    "arrow_schema",
+    "conform",
+    "extra_columns",
+    "iter_batches",
+    "open_source",
+    "open_store",
+    "read_table",
+    "register_source",
+    "resolve_secret",
+]

@@ -1,0 +1,321 @@
+"""Data drift between a reference and a current dataset, computed by Evidently.
+
+Only the data contract's features are compared, each typed from the contract
+(numerical or categorical) so Evidently never infers a type. Columns that cannot be
+compared are reported as schema findings (see :mod:`monitoring.schema`) instead of
+failing the run. Per column, Evidently picks the statistical test and threshold (or
+uses ``column_threshold``) and decides whether the column drifted; this module reads
+that decision back from the snapshot's tests rather than re-deriving it, so the
+numbers here and in Evidently's HTML report always agree.
+
+Example::
+
+    run = run_drift(reference, current, spec.contract, drift_share_threshold=0.3)
+    run.result.dataset_drift        # True when >= 30 % of compared features drifted
+    run.result.summary_markdown()   # for a Prefect artifact
+    run.html()                      # Evidently's report
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+
+from mlgate.spec import DataContract
+from monitoring.schema import FindingKind, SchemaFinding, Side, prepare_frames
+
+if TYPE_CHECKING:
+    from evidently.core.report import Snapshot
+
+__all__ = [
+    "ColumnDrift",
+    "DriftResult",
+    "DriftRun",
+    "FindingKind",
+    "SchemaFinding",
+    "Side",
+    "run_drift",
+]
+
+ColumnKind = Literal["numerical", "categorical"]
+_VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """Evidently's verdict on one feature."""
+
+    column: str
+    kind: ColumnKind
+    stattest: str
+    """Evidently's name for the test, e.g. ``Wasserstein distance (normed)``."""
+    score: float
+    threshold: float
+    drifted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "stattest": self.stattest,
+            "score": _finite_or_none(self.score),
+            "threshold": _finite_or_none(self.threshold),
+            "drifted": self.drifted,
+        }
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """What a drift run found, small enough to store and compare across runs."""
+
+    drift_share: float
+    """Share of the compared features that drifted (0.0 when none were compared)."""
+    dataset_drift: bool
+    """``drift_share >= drift_share_threshold``."""
+    drift_share_threshold: float
+    drifted_columns: list[str]
+    columns: list[ColumnDrift]
+    schema_findings: list[SchemaFinding]
+    n_reference: int
+    """Rows of the reference compared (after sampling)."""
+    n_current: int
+    """Rows of the current data compared (after sampling)."""
+    duration_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe mapping (non-finite scores become ``None``)."""
+        return {
+            "drift_share": self.drift_share,
+            "dataset_drift": self.dataset_drift,
+            "drift_share_threshold": self.drift_share_threshold,
+            "drifted_columns": list(self.drifted_columns),
+            "columns": [c.to_dict() for c in self.columns],
+            "schema_findings": [f.to_dict() for f in self.schema_findings],
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+            "duration_s": self.duration_s,
+        }
+
+    def summary_markdown(self) -> str:
+        """A short Markdown report: verdict, one row per compared column, findings."""
+        verdict = "**Dataset drift detected**" if self.dataset_drift else "No dataset drift"
+        lines = [
+            f"{verdict}: {len(self.drifted_columns)} of {len(self.columns)} compared features "
+            f"drifted (share {self.drift_share:.1%}, threshold {self.drift_share_threshold:.1%}); "
+            f"{self.n_reference} reference rows vs {self.n_current} current rows.",
+            "",
+        ]
+        if self.columns:
+            lines += [
+                "| column | kind | test | score | threshold | drifted |",
+                "| --- | --- | --- | ---: | ---: | --- |",
+            ]
+            lines += [
+                f"| {_md(c.column)} | {c.kind} | {_md(c.stattest)} | {c.score:.4g} "
+                f"| {c.threshold:.4g} | {'**yes**' if c.drifted else 'no'} |"
+                for c in self.columns
+            ]
+        else:
+            lines.append("No feature could be compared.")
+        if self.schema_findings:
+            lines += [
+                "",
+                "Schema findings (columns not compared):",
+                "",
+                "| column | side | finding | detail |",
+                "| --- | --- | --- | --- |",
+            ]
+            lines += [
+                f"| {_md(f.column)} | {f.side} | {f.kind} | {_md(f.detail)} |"
+                for f in self.schema_findings
+            ]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class DriftRun:
+    """A drift result together with the Evidently snapshot it was read from."""
+
+    result: DriftResult
+    _snapshot: Snapshot | None = field(default=None, repr=False, compare=False)
+
+    def html(self) -> str:
+        """Evidently's standalone HTML report (scripts and fonts inlined, ~4 MB).
+
+        When no feature could be compared Evidently has nothing to render; a short
+        page with the schema findings is returned instead.
+        """
+        if self._snapshot is None:
+            return _empty_html(self.result)
+        return str(self._snapshot.get_html_str(as_iframe=False))
+
+    def json(self) -> str:
+        """Evidently's JSON snapshot: ``{"metrics": [...], "tests": [...]}``."""
+        if self._snapshot is None:
+            return json.dumps({"metrics": [], "tests": []})
+        return str(self._snapshot.json())
+
+
+def run_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    contract: DataContract,
+    *,
+    drift_share_threshold: float = 0.3,
+    column_threshold: float | None = None,
+    sample_rows: int | None = None,
+    seed: int = 0,
+) -> DriftRun:
+    """Compare the contract's features between reference and current data.
+
+    Args:
+        reference: the data the model was trained on (or a baseline window).
+        current: the data to check.
+        contract: decides which columns are features and whether each is numerical.
+        drift_share_threshold: dataset drift when at least this share of the compared
+            features drifted.
+        column_threshold: one stattest threshold for every column; ``None`` keeps
+            Evidently's default per test (0.05 for p-values, 0.1 for distances).
+        sample_rows: sample each side down to at most this many rows first.
+        seed: seed of that sample.
+
+    Returns:
+        The result and Evidently's snapshot. Schema problems never raise; they become
+        ``result.schema_findings`` and the affected columns are skipped.
+
+    Raises:
+        ValueError: an argument is out of range.
+    """
+    if not 0.0 < drift_share_threshold <= 1.0:
+        raise ValueError(f"drift_share_threshold must be in (0, 1], got {drift_share_threshold}")
+    if column_threshold is not None and not column_threshold > 0.0:
+        raise ValueError(f"column_threshold must be positive, got {column_threshold}")
+    if sample_rows is not None and sample_rows < 1:
+        raise ValueError(f"sample_rows must be at least 1, got {sample_rows}")
+
+    started = time.perf_counter()
+    if sample_rows is not None:
+        reference = _sample(reference, sample_rows, seed)
+        current = _sample(current, sample_rows, seed)
+    prepared = prepare_frames(reference, current, contract)
+
+    columns: list[ColumnDrift] = []
+    snapshot = None
+    if prepared.numerical or prepared.categorical:
+        snapshot = _evidently_snapshot(
+            prepared.reference,
+            prepared.current,
+            numerical=prepared.numerical,
+            categorical=prepared.categorical,
+            drift_share=drift_share_threshold,
+            column_threshold=column_threshold,
+        )
+        kinds: dict[str, ColumnKind] = {
+            c: "numerical" if c in prepared.numerical else "categorical"
+            for c in prepared.reference.columns
+        }
+        columns = _read_columns(snapshot, kinds)
+
+    drifted = [c.column for c in columns if c.drifted]
+    share = len(drifted) / len(columns) if columns else 0.0
+    result = DriftResult(
+        drift_share=share,
+        dataset_drift=bool(columns) and share >= drift_share_threshold,
+        drift_share_threshold=drift_share_threshold,
+        drifted_columns=drifted,
+        columns=columns,
+        schema_findings=prepared.findings,
+        n_reference=len(reference),
+        n_current=len(current),
+        duration_s=time.perf_counter() - started,
+    )
+    return DriftRun(result=result, _snapshot=snapshot)
+
+
+def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    if len(frame) <= n:
+        return frame
+    return frame.sample(n=n, random_state=seed).reset_index(drop=True)
+
+
+def _evidently_snapshot(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    numerical: list[str],
+    categorical: list[str],
+    drift_share: float,
+    column_threshold: float | None,
+) -> Snapshot:
+    # Imported here: evidently takes seconds to import, and callers that only read
+    # results (CLI, flows loading an artifact) should not pay for it.
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+    # Contract order, not "numerical first", so the report reads like the contract.
+    order = [c for c in reference.columns if c in set(numerical) | set(categorical)]
+    report = Report(
+        [DataDriftPreset(columns=order, drift_share=drift_share, threshold=column_threshold)],
+        # The per-column tests carry Evidently's own drifted/not-drifted decision.
+        include_tests=True,
+    )
+    return report.run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+
+
+def _read_columns(snapshot: Snapshot, kinds: dict[str, ColumnKind]) -> list[ColumnDrift]:
+    """One ColumnDrift per ValueDrift metric, with the drift decision from its test."""
+    columns: list[ColumnDrift] = []
+    for result in snapshot.metric_results.values():
+        verdicts = [t for t in result.tests if t.metric_config.params.get("type") == _VALUE_DRIFT]
+        if not verdicts:
+            continue
+        params = verdicts[0].metric_config.params
+        name = str(params["column"])
+        if name not in kinds:
+            continue
+        columns.append(
+            ColumnDrift(
+                column=name,
+                kind=kinds[name],
+                stattest=str(params["method"]),
+                score=float(result.value),
+                threshold=float(params["threshold"]),
+                drifted=verdicts[0].status.value == "FAIL",
+            )
+        )
+    missing = sorted(set(kinds) - {c.column for c in columns})
+    if missing:
+        # Would mean Evidently changed how it reports drift; fail loudly, not silently.
+        raise RuntimeError(f"Evidently returned no drift verdict for: {', '.join(missing)}")
+    order = {name: i for i, name in enumerate(kinds)}
+    return sorted(columns, key=lambda c: order[c.column])
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _empty_html(result: DriftResult) -> str:
+    items = "".join(
+        f"<li>{html_lib.escape(f.column)} ({f.side}): {f.kind}, {html_lib.escape(f.detail)}</li>"
+        for f in result.schema_findings
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">'
+        "<title>Data drift</title></head><body><h1>Data drift</h1>"
+        f"<p>No feature could be compared.</p><ul>{items}</ul></body></html>"
+    )

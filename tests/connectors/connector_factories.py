@@ -1,0 +1,65 @@
+"""Plain factories for the connectors tests: a contract with every type, rows, CSV files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+
+from mlgate.spec import DataContract
+
+
+def make_contract() -> DataContract:
+    """A contract with one column of every type."""
+    return DataContract.model_validate(
+        {
+            "columns": [
+                {"name": "application_id", "type": "string", "role": "id"},
+                {"name": "age", "type": "int", "min": 18, "max": 100},
+                {"name": "income", "type": "float", "nullable": True},
+                {"name": "purpose", "type": "category", "allowed": ["car", "home", "other"]},
+                {"name": "verified", "type": "bool"},
+                {"name": "applied_at", "type": "datetime", "role": "timestamp"},
+                {"name": "defaulted", "type": "int", "role": "target", "allowed": [0, 1]},
+            ]
+        }
+    )
+
+
+def make_rows(n: int, *, seed: int = 7) -> list[dict[str, object]]:
+    """``n`` random rows that follow ``make_contract()`` (income sometimes missing)."""
+    rng = random.Random(seed)
+    start = dt.datetime(2024, 1, 1)
+    return [
+        {
+            "application_id": f"app-{i:06d}",
+            "age": rng.randint(18, 100),
+            "income": None if rng.random() < 0.1 else round(rng.uniform(0, 200_000), 2),
+            "purpose": rng.choice(["car", "home", "other"]),
+            "verified": rng.random() < 0.5,
+            "applied_at": start + dt.timedelta(minutes=rng.randint(0, 500_000)),
+            "defaulted": rng.randint(0, 1),
+        }
+        for i in range(n)
+    ]
+
+
+def write_csv(path: Path, rows: list[dict[str, object]], *, extra: bool = False) -> Path:
+    """Rows as CSV text the way a user's export looks (ISO timestamps, empty for null)."""
+    names = list(rows[0]) + (["note"] if extra else [])
+    lines = [",".join(names)]
+    for row in rows:
+        cells = []
+        for name in names:
+            value = row.get(name, "free text")
+            if value is None:
+                cells.append("")
+            elif isinstance(value, bool):
+                cells.append("true" if value else "false")
+            elif isinstance(value, dt.datetime):
+                cells.append(value.isoformat(sep=" "))
+            else:
+                cells.append(str(value))
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
