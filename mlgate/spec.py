@@ -182,9 +182,9 @@ class ProjectSpec(_Strict):
     description: str = Field("", max_length=2000)
     source: str = Field(description="where training data comes from (file://, s3://, snowflake://)")
     contract: DataContract
-    training: TrainingSpec = Field(default_factory=TrainingSpec)  # type: ignore[arg-type]
-    policy: PolicySpec = Field(default_factory=PolicySpec)  # type: ignore[arg-type]
-    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)  # type: ignore[arg-type]
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
 
     @model_validator(mode="after")
     def _check(self) -> ProjectSpec:

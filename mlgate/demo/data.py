@@ -40,7 +40,8 @@ def _draw(rows: int, rng: np.random.Generator, *, drift: bool, id_offset: int) -
     employment_years = np.minimum(employment_years, np.maximum(age - 16, 0)).astype(float)
     credit_score = np.clip(rng.normal(690, 60, rows), 300, 850).round().astype("int64")
     term = rng.choice(TERMS, size=rows, p=[0.1, 0.2, 0.35, 0.15, 0.2])
-    loan_amount = np.clip(annual_income * rng.uniform(0.05, 0.6, rows), 500, 250_000).round(2)
+    # Drawn on its own scale so that drifting incomes do not drag loan sizes along.
+    loan_amount = np.clip(rng.lognormal(np.log(14_000), 0.75, rows), 500, 250_000).round(2)
     base_rate = 4.0 + (850 - credit_score) / 550 * 18 + term / 60 * 2
     rate_shift = 4.5 if drift else 0.0  # drift: a rate environment change
     interest_rate = np.clip(base_rate + rate_shift + rng.normal(0, 1.5, rows), 1, 39.5).round(2)

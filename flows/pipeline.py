@@ -1,0 +1,313 @@
+"""The Prefect flows: ingest, validate, train, promote, score, monitor, and the pipeline.
+
+Tasks are thin typed wrappers over `flows.steps` and the packages' logic; they pass
+URIs, hashes and ids, never frames. Governance is reached only through its HTTP
+client, with a token resolved from a secret reference (`token_ref`), so no secret is
+ever a Prefect parameter. Retries sit on I/O tasks only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
+from pydantic import BaseModel, Field
+
+import mlgate
+from connectors.secrets import resolve_secret
+from connectors.store import ArtifactStore, open_store
+from flows import steps
+from flows.ingest import Snapshot, snapshot_source
+from flows.validate import ContractViolation
+from governance.client import GovernanceClient
+from mlgate.spec import ProjectSpec, load_spec
+
+progress = logging.getLogger("mlgate.progress")
+# Tasks take a live Context (store, client): nothing to hash or cache across runs.
+STEP: dict[str, Any] = {"cache_policy": NO_CACHE}
+IO_RETRIES: dict[str, Any] = {**STEP, "retries": 3, "retry_delay_seconds": [2, 5, 15]}
+
+
+class PipelineError(RuntimeError):
+    """A pipeline stage ended the run; the message says which and why."""
+
+
+class RunParams(BaseModel):
+    """Where a run finds its spec, data, store and governance. Holds no secret."""
+
+    spec_path: str = Field(description="path of the project spec (YAML)")
+    data_dir: str = Field(".", description="base directory for relative file:// sources")
+    store_url: str = Field(".mlgate/artifacts", description="artifact store (directory)")
+    governance_url: str = Field("http://127.0.0.1:8000", description="governance service URL")
+    token_ref: str = Field(
+        "env://MLGATE_TOKEN", description="secret reference of the governance API token"
+    )
+
+
+class PipelineParams(RunParams):
+    current_source: str | None = Field(
+        None, description="URI of a later batch to score and monitor (None: skip both)"
+    )
+    approval_timeout_s: float = Field(
+        900, gt=0, le=7 * 24 * 3600, description="how long to wait for approval"
+    )
+    poll_interval_s: float = Field(1.0, gt=0, le=300, description="approval polling period")
+
+
+def say(message: str) -> None:
+    """Progress: into the Prefect run log (UI) and to the terminal's progress logger."""
+    progress.info(message)
+    with contextlib.suppress(MissingContextError):  # outside a run there is no run logger
+        get_run_logger().info(message)
+
+
+@cache
+def code_version() -> str:
+    """mlgate's version, with the git commit when run from a checkout."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=True,
+        ).stdout.strip()
+        return f"{mlgate.__version__}+g{sha}"
+    except (OSError, subprocess.SubprocessError):
+        return mlgate.__version__
+
+
+class Context:
+    """What every flow needs: the spec, the store and a governance client."""
+
+    def __init__(self, params: RunParams) -> None:
+        self.params = params
+        self.spec: ProjectSpec = load_spec(params.spec_path)
+        self.store: ArtifactStore = open_store(params.store_url)
+        self.base_dir = Path(params.data_dir)
+        token = resolve_secret(params.token_ref)
+        self.client = GovernanceClient(params.governance_url, token.get_secret_value())
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _key(spec: ProjectSpec, what: str) -> str:
+    return f"{spec.name}-{what}"
+
+
+# ------------------------------------------------------------------------------ tasks
+@task(name="read-source-into-snapshot", **IO_RETRIES)
+def ingest_task(ctx: Context, source: str) -> Snapshot:
+    return snapshot_source(source, ctx.spec.contract, ctx.store, base_dir=ctx.base_dir)
+
+
+@task(name="register-dataset-version", **IO_RETRIES)
+def register_dataset_task(ctx: Context, snap: Snapshot) -> int:
+    ds = ctx.client.register_dataset(
+        ctx.spec.name,
+        source=snap.source,
+        snapshot_uri=snap.uri,
+        content_hash=snap.content_hash,
+        row_count=snap.rows,
+        contract_version=ctx.spec.contract.version,
+        idempotency_key=f"dataset-{ctx.spec.name}-{snap.content_hash}",
+    )
+    return int(ds.version)
+
+
+@task(name="validate-against-contract", **STEP)
+def validate_task(ctx: Context, snap: Snapshot, dataset_version: int) -> dict[str, Any]:
+    report = steps.validate_snapshot(ctx.store, ctx.spec, snap.uri, snap.content_hash)
+    ctx.client.record_validation(
+        ctx.spec.name, dataset_version, passed=report.success, summary=report.to_dict()
+    )
+    create_markdown_artifact(
+        key=_key(ctx.spec, "validation"),
+        markdown=report.summary_markdown(),
+        description=f"validation of {ctx.spec.name} dataset v{dataset_version}",
+    )
+    if not report.success:
+        raise ContractViolation(report)
+    return report.to_dict()
+
+
+@task(name="train-candidates", **STEP)
+def train_task(ctx: Context, snap: Snapshot) -> steps.TrainedModel:
+    trained = steps.train_snapshot(ctx.store, ctx.spec, snap.uri, snap.content_hash)
+    create_table_artifact(
+        key=_key(ctx.spec, "leaderboard"),
+        table=trained.leaderboard,
+        description=f"{ctx.spec.name}: candidates ranked by {ctx.spec.training.primary_metric}",
+    )
+    return trained
+
+
+@task(name="register-model-version", **IO_RETRIES)
+def register_model_task(ctx: Context, trained: steps.TrainedModel, dataset_version: int) -> int:
+    run_id = flow_run.get_id()
+    mv = ctx.client.register_model(
+        ctx.spec.name,
+        algorithm=trained.algorithm,
+        params=trained.params,
+        metrics=trained.metrics,
+        artifact_uri=trained.artifact_uri,
+        sha256=trained.sha256,
+        dataset_version=dataset_version,
+        code_version=code_version(),
+        flow_run_id=str(run_id) if run_id else None,
+        idempotency_key=f"model-{ctx.spec.name}-{trained.sha256}-{run_id}",
+    )
+    return int(mv.version)
+
+
+@task(name="request-promotion", **STEP)  # no retry: a retry could file a second request
+def request_promotion_task(ctx: Context, model_version: int) -> str:
+    req = ctx.client.request_promotion(
+        ctx.spec.name,
+        model_version,
+        stage="production",
+        comment=f"pipeline run {flow_run.get_name() or ''}".strip(),
+    )
+    failed = [c for c in req.checks if not c.passed]
+    if req.status == "blocked":
+        reasons = "; ".join(f"{c.name}: {c.detail}" for c in failed)
+        raise PipelineError(f"promotion of {ctx.spec.name}@{model_version} is blocked: {reasons}")
+    return str(req.id)
+
+
+@task(name="wait-for-approval", **STEP)
+def wait_for_decision_task(
+    ctx: Context, request_id: str, timeout_s: float, poll_s: float
+) -> dict[str, Any]:
+    """Poll governance until the request is decided; only governance opens the gate."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        req = ctx.client.get_promotion_request(request_id)
+        if req.status != "pending":
+            break
+        if time.monotonic() > deadline:
+            raise PipelineError(
+                f"promotion request {request_id} was not decided within {timeout_s:.0f} s"
+            )
+        time.sleep(poll_s)
+    if req.status != "approved":
+        raise PipelineError(f"promotion request {request_id} ended {req.status}")
+    return req.model_dump(mode="json")
+
+
+@task(name="score-batch", **IO_RETRIES)
+def score_task(ctx: Context, source: str) -> steps.ScoredBatch:
+    current = ctx.client.current_stage(ctx.spec.name, "production")
+    if current is None:
+        raise PipelineError(f"project {ctx.spec.name} has no production model to score with")
+    return steps.score_source(
+        ctx.store,
+        ctx.spec,
+        source,
+        model=current.model.model_dump(mode="json"),
+        base_dir=ctx.base_dir,
+    )
+
+
+@task(name="compute-drift", **STEP)
+def drift_task(
+    ctx: Context, reference: Snapshot, inputs_uri: str, inputs_sha256: str
+) -> steps.DriftOutcome:
+    outcome = steps.drift_against_reference(
+        ctx.store,
+        ctx.spec,
+        reference_uri=reference.uri,
+        reference_sha256=reference.content_hash,
+        current_uri=inputs_uri,
+        current_sha256=inputs_sha256,
+    )
+    create_markdown_artifact(
+        key=_key(ctx.spec, "drift"),
+        markdown=f"{outcome.markdown}\n\nEvidently report: `{outcome.html_uri}`",
+        description=f"{ctx.spec.name}: drift of the current batch against training data",
+    )
+    return outcome
+
+
+@task(name="record-drift-in-governance", **IO_RETRIES)
+def record_drift_task(ctx: Context, model_version: int, drift: steps.DriftOutcome) -> None:
+    steps.record_drift(ctx.client, ctx.spec, model_version, drift)
+
+
+# ------------------------------------------------------------------------------ flow
+@flow(name="mlgate-pipeline", log_prints=True)
+def pipeline(params: PipelineParams) -> dict[str, Any]:
+    """Raw data to a governed production model: ingest, validate, train, promote,
+    score and monitor one project. Returns a small summary of what it did."""
+    ctx = Context(params)
+    spec = ctx.spec
+    try:
+        ctx.client.ensure_project(
+            spec.name, description=spec.description, policy=spec.policy.model_dump(mode="json")
+        )
+        say(f"[1/6] ingest {spec.source}")
+        snap = ingest_task(ctx, spec.source)
+        dataset_version = register_dataset_task(ctx, snap)
+        say(
+            f"      snapshot {snap.content_hash[:12]} ({snap.rows:,} rows)"
+            f" = dataset v{dataset_version}"
+        )
+
+        say("[2/6] validate against the data contract (Great Expectations)")
+        validation = validate_task(ctx, snap, dataset_version)
+        say(f"      {validation['evaluated']} expectations passed")
+
+        say(f"[3/6] train {len(spec.training.candidates)} candidates")
+        trained = train_task(ctx, snap)
+        model_version = register_model_task(ctx, trained, dataset_version)
+        say(f"      best {trained.algorithm} registered as {spec.name}@{model_version}")
+
+        say("[4/6] request promotion to production and wait for approval")
+        request_id = request_promotion_task(ctx, model_version)
+        decided = wait_for_decision_task(
+            ctx, request_id, params.approval_timeout_s, params.poll_interval_s
+        )
+        say(
+            f"      request {request_id[:8]} {decided['status']};"
+            f" {spec.name}@{model_version} in production"
+        )
+
+        summary: dict[str, Any] = {
+            "project": spec.name,
+            "snapshot": snap.to_dict(),
+            "dataset_version": dataset_version,
+            "validation": validation,
+            "leaderboard": trained.leaderboard,
+            "model_version": model_version,
+            "model": trained.to_dict(),
+            "promotion_request": decided,
+        }
+        if params.current_source:
+            say(f"[5/6] batch scoring {params.current_source} with the production model")
+            scored = score_task(ctx, params.current_source)
+            say(f"      {scored.rows:,} rows scored -> {scored.predictions_uri}")
+            say("[6/6] drift of the scored batch against the training data (Evidently)")
+            drift = drift_task(ctx, snap, scored.inputs_uri, scored.inputs_sha256)
+            record_drift_task(ctx, model_version, drift)
+            say(
+                f"      drift share {drift.drift_share:.0%}:"
+                f" {', '.join(drift.drifted_columns) or 'none'}"
+            )
+            summary["scoring"] = scored.to_dict()
+            summary["drift"] = {k: v for k, v in drift.to_dict().items() if k != "markdown"}
+        return summary
+    finally:
+        ctx.close()

@@ -1,0 +1,203 @@
+"""Plain-Python steps of the pipeline that need more than one package.
+
+Each function does one step's whole logic given a store and (where it records
+something) a governance client; the Prefect tasks in `flows.pipeline` wrap them.
+Frames are read from and written to the artifact store here, so tasks pass only
+URIs, hashes and ids.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors.schema import arrow_schema
+from connectors.sources import read_table
+from connectors.store import ArtifactStore
+from flows import train as train_lib
+from flows import validate as validate_lib
+from governance.client import GovernanceClient
+from mlgate.spec import DataContract, ProjectSpec
+from monitoring.drift import run_drift
+from serving import batch as batch_lib
+from serving import model_format
+
+
+def load_frame(store: ArtifactStore, uri: str, sha256: str) -> pd.DataFrame:
+    """A stored snapshot as a pandas frame, its hash verified on read."""
+    return store.read_snapshot(uri, sha256=sha256).to_pandas()
+
+
+# --------------------------------------------------------------------------- validate
+def validate_snapshot(
+    store: ArtifactStore, spec: ProjectSpec, uri: str, sha256: str
+) -> validate_lib.ValidationReport:
+    frame = load_frame(store, uri, sha256)
+    return validate_lib.validate_frame(frame, spec.contract, name=f"{spec.name}-contract")
+
+
+# --------------------------------------------------------------------------- train
+@dataclass(frozen=True)
+class TrainedModel:
+    algorithm: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    artifact_uri: str
+    sha256: str
+    leaderboard: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def train_snapshot(store: ArtifactStore, spec: ProjectSpec, uri: str, sha256: str) -> TrainedModel:
+    """Fit every candidate on the snapshot and store the best as a skops artifact."""
+    frame = load_frame(store, uri, sha256)
+    result = train_lib.fit(frame, spec)
+    stored = store.put_bytes(model_format.dumps(result.best_model), kind="models", suffix=".skops")
+    best = result.best
+    metrics = {**best.holdout, "cv_mean": best.cv_mean, "cv_std": best.cv_std}
+    return TrainedModel(
+        algorithm=best.name,
+        params=best.params,
+        metrics={k: float(v) for k, v in metrics.items()},
+        artifact_uri=stored.uri,
+        sha256=stored.sha256,
+        leaderboard=result.leaderboard_rows(),
+    )
+
+
+# --------------------------------------------------------------------------- score
+def read_scoring_batch(source: str, contract: DataContract, *, base_dir: Path | None) -> pa.Table:
+    """A batch to score: the contract's id and feature columns, typed from the contract.
+
+    The target is not expected (actuals arrive later); missing features are refused
+    by the scorer with a message naming them.
+    """
+    table = read_table(source, base_dir=base_dir)
+    schema = arrow_schema(contract)
+    wanted = [c for c in contract.names if c != contract.target and c in table.column_names]
+    columns = [table.column(name).cast(schema.field(name).type) for name in wanted]
+    return pa.table(dict(zip(wanted, columns, strict=True)))
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    inputs_uri: str
+    inputs_sha256: str
+    predictions_uri: str
+    predictions_sha256: str
+    rows: int
+    positive_rate: float
+    mean_score: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def score_source(
+    store: ArtifactStore,
+    spec: ProjectSpec,
+    source: str,
+    *,
+    model: dict[str, Any],
+    base_dir: Path | None,
+) -> ScoredBatch:
+    """Score `source` with the production `model` (as governance describes it).
+
+    The artifact's sha256 is checked against governance's record before loading.
+    """
+    started = time.perf_counter()
+    data = store.get_bytes(model["artifact_uri"], sha256=model["sha256"])
+    estimator = model_format.load_verified(data, expected_sha256=model["sha256"])
+    inputs = read_scoring_batch(source, spec.contract, base_dir=base_dir)
+    frame = inputs.to_pandas()
+    scored = batch_lib.score_frame(
+        estimator, frame, spec.contract, model_version=f"{spec.name}@{model['version']}"
+    )
+    inputs_stored = store.write_snapshot(inputs)
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(scored, preserve_index=False), buf, compression="zstd")
+    predictions = store.put_bytes(buf.getvalue(), kind="predictions", suffix=".parquet")
+    return ScoredBatch(
+        inputs_uri=inputs_stored.uri,
+        inputs_sha256=inputs_stored.sha256,
+        predictions_uri=predictions.uri,
+        predictions_sha256=predictions.sha256,
+        rows=len(scored),
+        positive_rate=float(scored["label"].mean()) if len(scored) else 0.0,
+        mean_score=float(scored["score"].mean()) if len(scored) else 0.0,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+# --------------------------------------------------------------------------- monitor
+@dataclass(frozen=True)
+class DriftOutcome:
+    drift_share: float
+    dataset_drift: bool
+    drifted_columns: list[str]
+    html_uri: str
+    json_uri: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    markdown: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def drift_against_reference(
+    store: ArtifactStore,
+    spec: ProjectSpec,
+    *,
+    reference_uri: str,
+    reference_sha256: str,
+    current_uri: str,
+    current_sha256: str,
+) -> DriftOutcome:
+    """Evidently drift of the current inputs against the training snapshot."""
+    reference = load_frame(store, reference_uri, reference_sha256)
+    current = load_frame(store, current_uri, current_sha256)
+    run = run_drift(
+        reference,
+        current,
+        spec.contract,
+        drift_share_threshold=spec.monitoring.drift_share_threshold,
+        column_threshold=spec.monitoring.column_threshold,
+        sample_rows=spec.monitoring.sample_rows,
+    )
+    html = store.put_bytes(run.html().encode("utf-8"), kind="reports", suffix=".html")
+    js = store.put_bytes(run.json().encode("utf-8"), kind="reports", suffix=".json")
+    result = run.result
+    return DriftOutcome(
+        drift_share=result.drift_share,
+        dataset_drift=result.dataset_drift,
+        drifted_columns=list(result.drifted_columns),
+        html_uri=html.uri,
+        json_uri=js.uri,
+        summary=result.to_dict(),
+        markdown=result.summary_markdown(),
+    )
+
+
+def record_drift(
+    client: GovernanceClient, spec: ProjectSpec, model_version: int, drift: DriftOutcome
+) -> None:
+    client.record_monitoring(
+        spec.name,
+        model_version=model_version,
+        drift_share=drift.drift_share,
+        dataset_drift=drift.dataset_drift,
+        drifted_columns=drift.drifted_columns,
+        report_uri=drift.html_uri,
+        json_uri=drift.json_uri,
+        details=drift.summary,
+    )

@@ -1,0 +1,1 @@
+"""The HTTP API of governance under ``/api/v1``."""

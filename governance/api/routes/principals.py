@@ -1,0 +1,36 @@
+"""Principals and API tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from governance.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from governance.api.permissions import API_PREFIX
+from governance.models import ApiTokenPublic, PrincipalCreate, PrincipalCreated, TokenCreated
+from governance.services import principals
+
+router = APIRouter(prefix=API_PREFIX, tags=["principals"])
+
+
+@router.post("/principals", status_code=201)
+def create_principal(
+    body: PrincipalCreate, session: SessionDep, settings: SettingsDep, user: CurrentPrincipal
+) -> PrincipalCreated:
+    """Create a principal; its token is in the answer and never shown again."""
+    return principals.create_principal(
+        session, actor=user, body=body, ttl_days=settings.token_ttl_days
+    )
+
+
+@router.post("/principals/{name}/tokens", status_code=201)
+def create_token(
+    name: str, session: SessionDep, settings: SettingsDep, user: CurrentPrincipal
+) -> TokenCreated:
+    """Issue another token for a principal (shown once)."""
+    return principals.create_token(session, actor=user, name=name, ttl_days=settings.token_ttl_days)
+
+
+@router.delete("/tokens/{token_id}")
+def revoke_token(token_id: int, session: SessionDep, user: CurrentPrincipal) -> ApiTokenPublic:
+    """Revoke a token (your own, or anyone's as admin)."""
+    return principals.revoke_token(session, actor=user, token_id=token_id)

@@ -1,0 +1,456 @@
+"""The Python client of governance, over HTTP: what flows, the CLI and CI use.
+
+Answers come back as the same typed models the API returns (``XPublic`` classes of
+:mod:`governance.models`); problem details come back as the exceptions of
+:mod:`governance.errors`, matched by ``code``. Connection errors are retried, a few
+times with backoff, only for calls that are safe to repeat (reads, ``PUT``, ``DELETE``,
+and registrations that carry an ``Idempotency-Key``, which the client always sends);
+when the service stays unreachable they raise :class:`GovernanceUnavailable`.
+
+Example::
+
+    with GovernanceClient.from_env() as gov:
+        model = gov.register_model("credit-risk", algorithm="random_forest", ...)
+        request = gov.request_promotion("credit-risk", model.version)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from governance.errors import (
+    ERRORS_BY_CODE,
+    Conflict,
+    GovernanceUnavailable,
+    InvalidInput,
+    MlgateError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from governance.models import (
+    ApiTokenPublic,
+    AuditEventPublic,
+    DatasetVersionPublic,
+    Health,
+    ModelVersionPublic,
+    MonitoringResultPublic,
+    Policy,
+    PrincipalCreated,
+    PrincipalPublic,
+    ProjectPublic,
+    PromotionRequestPublic,
+    StageAssignmentPublic,
+    StageCurrentPublic,
+    TokenCreated,
+    VerifyResult,
+)
+
+__all__ = ["GovernanceClient"]
+
+API_PREFIX = "/api/v1"
+M = TypeVar("M", bound=BaseModel)
+
+_BY_STATUS: dict[int, type[MlgateError]] = {
+    401: Unauthenticated,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+    422: InvalidInput,
+}
+_BACKOFF = (0.2, 0.5, 1.0)
+
+
+def error_from_response(response: httpx.Response) -> MlgateError:
+    """Turn an error response (problem details, ideally) into a governance exception."""
+    detail = f"governance answered HTTP {response.status_code}"
+    code = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        detail = str(body.get("detail") or detail)
+        code = body.get("code")
+    cls = ERRORS_BY_CODE.get(str(code)) or _BY_STATUS.get(response.status_code, MlgateError)
+    return cls(detail)
+
+
+class GovernanceClient:
+    """A session with the governance API, authenticated by one API token.
+
+    Args:
+        base_url: where governance listens, e.g. ``http://127.0.0.1:8000``.
+        token: an API token (``mlg_…``); never logged.
+        timeout: seconds per request.
+    """
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url + API_PREFIX,
+            # No token, no header: the server answers 401 rather than the client failing.
+            headers={"Accept": "application/json"}
+            | ({"Authorization": f"Bearer {token}"} if token else {}),
+            timeout=timeout,
+        )
+
+    @classmethod
+    def from_env(cls, *, timeout: float = 30.0) -> GovernanceClient:
+        """A client for ``MLGATE_URL`` with ``MLGATE_TOKEN``.
+
+        Raises:
+            InvalidInput: one of them is not set.
+        """
+        url = os.environ.get("MLGATE_URL")
+        token = os.environ.get("MLGATE_TOKEN")
+        if not url:
+            raise InvalidInput("MLGATE_URL is not set: where does governance listen?")
+        if not token:
+            raise InvalidInput("MLGATE_TOKEN is not set: an API token is needed")
+        return cls(url, token, timeout=timeout)
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> GovernanceClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        if idempotent is None:
+            idempotent = method in ("GET", "PUT", "DELETE")
+        attempts = len(_BACKOFF) + 1
+        for attempt in range(attempts):
+            try:
+                response = self._http.request(
+                    method, path, json=json, params=params, headers=headers
+                )
+            except (httpx.NetworkError, httpx.TimeoutException) as exc:
+                # A refused connection never reached the server: safe to retry for any call.
+                retry = idempotent or isinstance(exc, httpx.ConnectError)
+                if not retry or attempt == attempts - 1:
+                    raise GovernanceUnavailable(
+                        f"governance at {self.base_url} cannot be reached "
+                        f"({type(exc).__name__}) on {method} {API_PREFIX}{path}"
+                    ) from exc
+                time.sleep(_BACKOFF[attempt])
+                continue
+            if response.is_error:
+                raise error_from_response(response)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _one(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        return model.model_validate(self._request(method, path, **kwargs).json())
+
+    def _many(self, model: type[M], path: str, params: dict[str, Any] | None = None) -> list[M]:
+        response = self._request("GET", path, params=params)
+        return TypeAdapter(list[model]).validate_python(response.json())  # type: ignore[valid-type]
+
+    # -- identity -----------------------------------------------------------------------
+
+    def health(self) -> Health:
+        """Liveness and the database backend."""
+        return self._one(Health, "GET", "/health")
+
+    def whoami(self) -> PrincipalPublic:
+        """The principal this client's token belongs to."""
+        return self._one(PrincipalPublic, "GET", "/me")
+
+    def create_principal(
+        self, name: str, role: str, kind: str = "human"
+    ) -> tuple[PrincipalPublic, str]:
+        """Create a principal (admin). Returns it and its token, shown this once."""
+        created = self._one(
+            PrincipalCreated,
+            "POST",
+            "/principals",
+            json={"name": name, "role": role, "kind": kind},
+        )
+        return created.principal, created.token
+
+    def create_token(self, name: str) -> TokenCreated:
+        """Issue another token for principal ``name`` (admin); ``.token`` is shown once."""
+        return self._one(TokenCreated, "POST", f"/principals/{name}/tokens")
+
+    def revoke_token(self, token_id: int) -> ApiTokenPublic:
+        """Revoke a token (your own, or any as admin)."""
+        return self._one(ApiTokenPublic, "DELETE", f"/tokens/{token_id}")
+
+    # -- projects -----------------------------------------------------------------------
+
+    def create_project(
+        self, name: str, description: str = "", policy: dict[str, Any] | None = None
+    ) -> ProjectPublic:
+        """Create a project (developer)."""
+        body = {"name": name, "description": description, "policy": policy or {}}
+        return self._one(ProjectPublic, "POST", "/projects", json=body)
+
+    def get_project(self, name: str) -> ProjectPublic:
+        """One project."""
+        return self._one(ProjectPublic, "GET", f"/projects/{name}")
+
+    def list_projects(self, *, limit: int = 100, offset: int = 0) -> list[ProjectPublic]:
+        """Projects by name."""
+        return self._many(ProjectPublic, "/projects", {"limit": limit, "offset": offset})
+
+    def update_policy(self, name: str, policy: dict[str, Any]) -> ProjectPublic:
+        """Replace a project's promotion policy (developer)."""
+        return self._one(ProjectPublic, "PUT", f"/projects/{name}/policy", json=policy)
+
+    def ensure_project(
+        self, name: str, description: str = "", policy: dict[str, Any] | None = None
+    ) -> ProjectPublic:
+        """Create the project, or update its policy when it differs from ``policy``."""
+        wanted = Policy.model_validate(policy or {})
+        try:
+            current = self.get_project(name)
+        except NotFound:
+            try:
+                return self.create_project(name, description, wanted.model_dump(mode="json"))
+            except Conflict:  # created meanwhile by someone else
+                current = self.get_project(name)
+        if current.policy != wanted:
+            current = self.update_policy(name, wanted.model_dump(mode="json"))
+        return current
+
+    # -- datasets -----------------------------------------------------------------------
+
+    def register_dataset(
+        self,
+        project: str,
+        *,
+        source: str,
+        snapshot_uri: str,
+        content_hash: str,
+        row_count: int,
+        contract_version: int,
+        idempotency_key: str | None = None,
+    ) -> DatasetVersionPublic:
+        """Register a dataset version; the same content hash returns the existing one."""
+        body = {
+            "source": source,
+            "snapshot_uri": snapshot_uri,
+            "content_hash": content_hash,
+            "row_count": row_count,
+            "contract_version": contract_version,
+        }
+        # Deduplicated by content hash on the server, hence safe to retry.
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self._one(
+            DatasetVersionPublic,
+            "POST",
+            f"/projects/{project}/datasets",
+            json=body,
+            headers=headers,
+            idempotent=True,
+        )
+
+    def get_dataset(self, project: str, version: int) -> DatasetVersionPublic:
+        """One dataset version."""
+        return self._one(DatasetVersionPublic, "GET", f"/projects/{project}/datasets/{version}")
+
+    def list_datasets(
+        self, project: str, *, limit: int = 100, offset: int = 0
+    ) -> list[DatasetVersionPublic]:
+        """Dataset versions, newest first."""
+        params = {"limit": limit, "offset": offset}
+        return self._many(DatasetVersionPublic, f"/projects/{project}/datasets", params)
+
+    def record_validation(
+        self, project: str, version: int, *, passed: bool, summary: dict[str, Any]
+    ) -> DatasetVersionPublic:
+        """Record whether a dataset version passed validation."""
+        return self._one(
+            DatasetVersionPublic,
+            "POST",
+            f"/projects/{project}/datasets/{version}/validation",
+            json={"passed": passed, "summary": summary},
+            idempotent=True,
+        )
+
+    # -- models -------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        project: str,
+        *,
+        algorithm: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        artifact_uri: str,
+        sha256: str,
+        dataset_version: int,
+        code_version: str,
+        flow_run_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> ModelVersionPublic:
+        """Register the project's next model version, trained by this client's principal.
+
+        Without ``idempotency_key`` a random one is sent, so retries never duplicate it;
+        pass a stable key (e.g. the flow run id) to make repeats of a whole run safe.
+        """
+        body = {
+            "algorithm": algorithm,
+            "params": params,
+            "metrics": metrics,
+            "artifact_uri": artifact_uri,
+            "sha256": sha256,
+            "dataset_version": dataset_version,
+            "code_version": code_version,
+            "flow_run_id": flow_run_id,
+        }
+        key = idempotency_key or str(uuid.uuid4())
+        return self._one(
+            ModelVersionPublic,
+            "POST",
+            f"/projects/{project}/models",
+            json=body,
+            headers={"Idempotency-Key": key},
+            idempotent=True,
+        )
+
+    def get_model(self, project: str, version: int) -> ModelVersionPublic:
+        """One model version."""
+        return self._one(ModelVersionPublic, "GET", f"/projects/{project}/models/{version}")
+
+    def list_models(
+        self, project: str, *, limit: int = 100, offset: int = 0
+    ) -> list[ModelVersionPublic]:
+        """Model versions, newest first."""
+        params = {"limit": limit, "offset": offset}
+        return self._many(ModelVersionPublic, f"/projects/{project}/models", params)
+
+    # -- promotion ----------------------------------------------------------------------
+
+    def request_promotion(
+        self, project: str, model_version: int, *, stage: str = "production", comment: str = ""
+    ) -> PromotionRequestPublic:
+        """Open a promotion request; check ``.status`` (``pending`` or ``blocked``)."""
+        return self._one(
+            PromotionRequestPublic,
+            "POST",
+            f"/projects/{project}/promotion-requests",
+            json={"model_version": model_version, "stage": stage, "comment": comment},
+        )
+
+    def get_promotion_request(self, request_id: uuid.UUID | str) -> PromotionRequestPublic:
+        """One promotion request with its checks and decisions."""
+        return self._one(PromotionRequestPublic, "GET", f"/promotion-requests/{request_id}")
+
+    def list_promotion_requests(
+        self, project: str, status: str | None = None, *, limit: int = 100, offset: int = 0
+    ) -> list[PromotionRequestPublic]:
+        """A project's requests, newest first, optionally of one status."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status
+        return self._many(PromotionRequestPublic, f"/projects/{project}/promotion-requests", params)
+
+    def decide(
+        self, request_id: uuid.UUID | str, decision: str, comment: str = ""
+    ) -> PromotionRequestPublic:
+        """Approve or reject (approver). Returns the request as it stands afterwards."""
+        return self._one(
+            PromotionRequestPublic,
+            "POST",
+            f"/promotion-requests/{request_id}/decisions",
+            json={"decision": decision, "comment": comment},
+        )
+
+    # -- stages -------------------------------------------------------------------------
+
+    def current_stage(self, project: str, stage: str = "production") -> StageCurrentPublic | None:
+        """What holds ``stage`` now (with its model version), or None if nothing does.
+
+        Raises:
+            NotFound: the project does not exist.
+        """
+        try:
+            return self._one(StageCurrentPublic, "GET", f"/projects/{project}/stages/{stage}")
+        except NotFound:
+            self.get_project(project)  # raises NotFound when the project itself is missing
+            return None
+
+    def stage_history(
+        self, project: str, stage: str | None = None, *, limit: int = 100, offset: int = 0
+    ) -> list[StageAssignmentPublic]:
+        """Every assignment of the project, newest first, ended ones included."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if stage is not None:
+            params["stage"] = stage
+        return self._many(StageAssignmentPublic, f"/projects/{project}/stages", params)
+
+    # -- monitoring ---------------------------------------------------------------------
+
+    def record_monitoring(
+        self,
+        project: str,
+        *,
+        model_version: int,
+        drift_share: float,
+        dataset_drift: bool,
+        drifted_columns: list[str],
+        report_uri: str | None = None,
+        json_uri: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> MonitoringResultPublic:
+        """Record a drift result for a model version."""
+        body = {
+            "model_version": model_version,
+            "kind": "drift",
+            "drift_share": drift_share,
+            "dataset_drift": dataset_drift,
+            "drifted_columns": drifted_columns,
+            "report_uri": report_uri,
+            "json_uri": json_uri,
+            "details": details or {},
+        }
+        return self._one(
+            MonitoringResultPublic, "POST", f"/projects/{project}/monitoring", json=body
+        )
+
+    def list_monitoring(
+        self, project: str, *, limit: int = 100, offset: int = 0
+    ) -> list[MonitoringResultPublic]:
+        """Monitoring results, newest first."""
+        params = {"limit": limit, "offset": offset}
+        return self._many(MonitoringResultPublic, f"/projects/{project}/monitoring", params)
+
+    # -- audit --------------------------------------------------------------------------
+
+    def audit_events(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEventPublic]:
+        """Audit events after ``after_seq`` in chain order."""
+        params = {"after_seq": after_seq, "limit": limit}
+        return self._many(AuditEventPublic, "/audit/events", params)
+
+    def verify_audit(self) -> VerifyResult:
+        """Recompute the audit chain on the server; ``first_broken`` names the first bad event."""
+        return self._one(VerifyResult, "GET", "/audit/verify")

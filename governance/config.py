@@ -1,0 +1,47 @@
+"""Settings of the governance service: one object, read from ``MLGATE_*`` variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Everything the governance service needs to start."""
+
+    model_config = SettingsConfigDict(env_prefix="MLGATE_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./.mlgate/governance.db",
+        description="SQLAlchemy URL of the governance database (sqlite:/// or postgresql+psycopg://)",
+    )
+    request_ttl_hours: float = Field(
+        72.0,
+        gt=0,
+        le=24 * 90,
+        description="lifetime of a promotion request when the project policy does not set one",
+    )
+    token_ttl_days: float | None = Field(
+        None,
+        gt=0,
+        le=3650,
+        description="lifetime of new API tokens in days (None: tokens do not expire)",
+    )
+    echo_sql: bool = Field(False, description="log every SQL statement (debugging only)")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use so tests can set the environment first."""
+    return Settings()

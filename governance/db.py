@@ -1,0 +1,144 @@
+"""The database layer: engine construction, sessions and the write locks.
+
+Writes serialize where it matters:
+
+* SQLite: every transaction starts with ``BEGIN IMMEDIATE``, so a writer holds the
+  database's write lock from its first statement; concurrent writers wait (busy timeout).
+* PostgreSQL: the audit chain is serialized by a transaction-scoped advisory lock
+  (:func:`lock_audit_chain`), and per-project work (version numbering, stage changes) by
+  ``SELECT … FOR UPDATE`` on the project row (:func:`lock_project`). Locks are always
+  taken in the order project → request → audit chain, so they cannot deadlock.
+
+Nothing outside ``governance/`` imports this module.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, event, text
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session, SQLModel, create_engine
+
+__all__ = [
+    "UTCDateTime",
+    "create_db_engine",
+    "init_db",
+    "is_postgres",
+    "lock_audit_chain",
+    "session_scope",
+    "utcnow",
+]
+
+# Arbitrary but fixed key for pg_advisory_xact_lock: "mlg" + "audit".
+AUDIT_LOCK_KEY = 0x6D6C67_0A
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        # SQLite stores text: keep it naive UTC so string order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _normalize_url(url: str) -> str:
+    # Accept the familiar postgresql:// and pick the driver we ship (psycopg 3).
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def create_db_engine(database_url: str, *, echo: bool = False) -> Engine:
+    """Build the engine for ``database_url``; for SQLite, create the parent directory.
+
+    Args:
+        database_url: a ``sqlite:///path`` or ``postgresql[+psycopg]://`` URL.
+        echo: log every statement.
+    """
+    url = make_url(_normalize_url(database_url))
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        in_memory = database in ("", ":memory:")
+        if not in_memory:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        if in_memory:
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, echo=echo, **kwargs)
+        _sqlite_write_lock(engine)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def _sqlite_write_lock(engine: Engine) -> None:
+    """Make every SQLite transaction take the write lock at its start (``BEGIN IMMEDIATE``)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN instead of pysqlite.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(session: Session) -> bool:
+    """Whether the session talks to PostgreSQL."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lock_audit_chain(session: Session) -> None:
+    """Serialize appends to the audit chain until the end of the current transaction."""
+    if is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+    # SQLite: BEGIN IMMEDIATE already holds the database write lock.
+
+
+def init_db(engine: Engine) -> None:
+    """Create the tables that do not exist yet (migrations come later)."""
+    from governance import models  # noqa: F401  (registers the tables)
+
+    SQLModel.metadata.create_all(engine)
+
+
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """Yield one session; roll back whatever was not committed when the caller is done."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+        except Exception:
+            session.rollback()
+            raise

@@ -1,0 +1,134 @@
+"""The FastAPI application: routers, problem-details rendering, start-up checks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from governance import __version__
+from governance.api.deps import authorize
+from governance.api.permissions import API_PREFIX, matrix_mismatches
+from governance.api.routes import api_router
+from governance.config import Settings, get_settings
+from governance.db import create_db_engine, init_db
+from governance.errors import MlgateError
+
+__all__ = ["PROBLEM_JSON", "api_routes", "create_app", "problem"]
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("governance")
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthenticated", "Unauthenticated"),
+    403: ("permission_denied", "Permission denied"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    422: ("invalid_input", "Invalid input"),
+}
+
+
+def problem(
+    request: Request, status: int, code: str, title: str, detail: str, **extra: Any
+) -> JSONResponse:
+    """An RFC 9457 problem-details response."""
+    body: dict[str, Any] = {
+        "type": f"urn:mlgate:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path,
+        **extra,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _mlgate_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MlgateError)
+    return problem(request, exc.status, exc.code, exc.title, exc.message)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in err.get("loc", ())), "message": str(err.get("msg"))}
+        for err in exc.errors()
+    ]
+    detail = "invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(request, 422, "invalid_input", "Invalid input", detail, errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route {request.method} {request.url.path}"
+    return problem(request, exc.status_code, code, title, detail)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # The traceback goes to the log; the caller learns nothing about internals.
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem(request, 500, "internal_error", "Internal error", "internal server error")
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every ``(method, path template)`` the app serves under the API prefix."""
+    paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
+    return [
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith(API_PREFIX)
+        for method in operations
+    ]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the governance app for ``settings`` (default: from the environment).
+
+    Creates missing tables, and refuses to start when a route is missing from the role
+    matrix.
+    """
+    settings = settings or get_settings()
+    engine = create_db_engine(settings.database_url, echo=settings.echo_sql)
+    init_db(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="mlgate governance",
+        version=__version__,
+        description="Projects, model versions, promotion requests with approvals, stage "
+        "assignments and a tamper-evident audit trail.",
+        docs_url="/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        lifespan=lifespan,
+        # The role matrix is enforced for every route, so none can ship unguarded.
+        dependencies=[Depends(authorize)],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.include_router(api_router)
+    app.add_exception_handler(MlgateError, _mlgate_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+    mismatches = matrix_mismatches(api_routes(app))
+    if mismatches:
+        raise RuntimeError("role matrix out of date: " + "; ".join(mismatches))
+    return app

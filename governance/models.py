@@ -1,0 +1,511 @@
+"""Every table and every API shape of governance, named by role.
+
+``XBase`` holds the fields a client sends, ``XCreate`` is the request body,
+``X(table=True)`` the row, ``XPublic`` what the API returns. Child rows reference their
+project by its immutable name, and principals by their unique name, so a public shape is
+the row itself and the audit trail reads without joins.
+
+This module deliberately does not use ``from __future__ import annotations``: SQLModel
+builds columns from the evaluated annotations of table classes.
+"""
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import JSON, Field, SQLModel
+
+from governance.db import UTCDateTime, utcnow
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
+PRINCIPAL_PATTERN = r"^[a-z][a-z0-9_.-]{0,62}$"
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class Role(enum.StrEnum):
+    """Hierarchical roles: each one may do everything the ones before it may."""
+
+    viewer = "viewer"
+    developer = "developer"
+    approver = "approver"
+    admin = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, required: "Role") -> bool:
+        """Whether this role is at least ``required``."""
+        return self.rank >= required.rank
+
+
+class PrincipalKind(enum.StrEnum):
+    human = "human"
+    service = "service"
+
+
+class ValidationStatus(enum.StrEnum):
+    pending = "pending"
+    passed = "passed"
+    failed = "failed"
+
+
+class RequestStatus(enum.StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    expired = "expired"
+    blocked = "blocked"
+
+
+class DecisionKind(enum.StrEnum):
+    approve = "approve"
+    reject = "reject"
+
+
+class Stage(enum.StrEnum):
+    production = "production"
+    staging = "staging"
+
+
+def _enum(kind: type[enum.StrEnum]) -> sa.Enum:
+    # VARCHAR + Python enum on read, on both backends (no PostgreSQL enum types to migrate).
+    return sa.Enum(
+        kind, native_enum=False, length=16, values_callable=lambda m: [x.value for x in m]
+    )
+
+
+def _ts() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --------------------------------------------------------------------------- principals
+
+
+class PrincipalBase(SQLModel):
+    name: str = Field(
+        unique=True,
+        index=True,
+        max_length=63,
+        schema_extra={"pattern": PRINCIPAL_PATTERN},
+        description="unique login name",
+    )
+    role: Role = Field(sa_type=_enum(Role), description="viewer < developer < approver < admin")
+    kind: PrincipalKind = Field(
+        default=PrincipalKind.human,
+        sa_type=_enum(PrincipalKind),
+        description="human or service account",
+    )
+
+
+class PrincipalCreate(PrincipalBase):
+    pass
+
+
+class Principal(PrincipalBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    disabled: bool = False
+    created_at: datetime = _ts()
+
+
+class PrincipalPublic(PrincipalBase):
+    id: int
+    disabled: bool
+    created_at: datetime
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    principal: str = Field(foreign_key="principal.name", index=True)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    prefix: str = Field(max_length=16, description="first characters, safe to display")
+    created_at: datetime = _ts()
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiTokenPublic(SQLModel):
+    id: int
+    principal: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(SQLModel):
+    """A new token: ``token`` is shown this once and never stored."""
+
+    token: str
+    info: ApiTokenPublic
+
+
+class PrincipalCreated(SQLModel):
+    principal: PrincipalPublic
+    token: str
+    token_info: ApiTokenPublic
+
+
+# --------------------------------------------------------------------------- projects
+
+
+class Policy(BaseModel):
+    """A project's promotion policy: what must hold before a model reaches a stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    required_approvals: int = Field(default=1, ge=1, le=10, description="distinct approvers needed")
+    metric_floors: dict[str, float] = Field(
+        default_factory=dict, description="metric name -> smallest acceptable value"
+    )
+    require_validation: bool = Field(
+        True, description="the model's training data must have passed validation"
+    )
+    max_drift_share: float | None = Field(
+        None, ge=0.0, le=1.0, description="refuse when the latest drift share exceeds this"
+    )
+    request_ttl_hours: float | None = Field(
+        None, gt=0, le=24 * 90, description="requests expire after (None: service default)"
+    )
+
+
+class ProjectBase(SQLModel):
+    name: str = Field(
+        unique=True,
+        index=True,
+        max_length=63,
+        schema_extra={"pattern": NAME_PATTERN},
+        description="slug",
+    )
+    description: str = Field(default="", max_length=2000)
+
+
+class ProjectCreate(ProjectBase):
+    policy: Policy = Field(default_factory=Policy)
+
+
+class Project(ProjectBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    policy: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_by: str = Field(foreign_key="principal.name")
+    created_at: datetime = _ts()
+
+
+class ProjectPublic(ProjectBase):
+    id: int
+    policy: Policy
+    created_by: str
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class DatasetVersionBase(SQLModel):
+    source: str = Field(max_length=1000, description="where the data came from (URI)")
+    snapshot_uri: str = Field(max_length=1000, description="immutable snapshot in the store")
+    content_hash: str = Field(max_length=128, description="hash of the snapshot's content")
+    row_count: int = Field(ge=0)
+    contract_version: int = Field(ge=1, description="version of the data contract used")
+
+
+class DatasetVersionCreate(DatasetVersionBase):
+    pass
+
+
+class DatasetVersion(DatasetVersionBase, table=True):
+    __tablename__ = "dataset_version"
+    __table_args__ = (
+        sa.UniqueConstraint("project", "version"),
+        sa.UniqueConstraint("project", "content_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(foreign_key="project.name", index=True)
+    version: int
+    validation_status: ValidationStatus = Field(
+        ValidationStatus.pending, sa_type=_enum(ValidationStatus)
+    )
+    validation_summary: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_by: str = Field(foreign_key="principal.name")
+    created_at: datetime = _ts()
+
+
+class DatasetVersionPublic(DatasetVersionBase):
+    id: int
+    project: str
+    version: int
+    validation_status: ValidationStatus
+    validation_summary: dict[str, Any]
+    created_by: str
+    created_at: datetime
+
+
+class ValidationCreate(SQLModel):
+    passed: bool
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- models
+
+
+class ModelVersionBase(SQLModel):
+    algorithm: str = Field(max_length=200)
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    metrics: dict[str, float] = Field(default_factory=dict, sa_type=JSON)
+    artifact_uri: str = Field(max_length=1000)
+    sha256: str = Field(min_length=64, max_length=64, schema_extra={"pattern": r"^[0-9a-f]{64}$"})
+    dataset_version: int = Field(ge=1, description="dataset version the model was trained on")
+    code_version: str = Field(max_length=200, description="git commit or package version")
+    flow_run_id: str | None = Field(default=None, max_length=200)
+
+
+class ModelVersionCreate(ModelVersionBase):
+    pass
+
+
+class ModelVersion(ModelVersionBase, table=True):
+    __tablename__ = "model_version"
+    __table_args__ = (
+        sa.UniqueConstraint("project", "version"),
+        sa.UniqueConstraint("project", "idempotency_key"),
+        sa.ForeignKeyConstraint(
+            ["project", "dataset_version"],
+            ["dataset_version.project", "dataset_version.version"],
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(foreign_key="project.name", index=True)
+    version: int
+    trained_by: str = Field(foreign_key="principal.name")
+    created_at: datetime = _ts()
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_hash: str | None = Field(default=None, max_length=64)
+
+
+class ModelVersionPublic(ModelVersionBase):
+    id: int
+    project: str
+    version: int
+    trained_by: str
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------- promotion
+
+
+class Check(BaseModel):
+    """One policy check of a promotion request."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+class PromotionRequestCreate(SQLModel):
+    model_version: int = Field(ge=1)
+    stage: Stage = Stage.production
+    comment: str = Field(default="", max_length=2000)
+
+
+class PromotionRequest(SQLModel, table=True):
+    __tablename__ = "promotion_request"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["project", "model_version"], ["model_version.project", "model_version.version"]
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    project: str = Field(foreign_key="project.name", index=True)
+    model_version: int
+    stage: Stage = Field(sa_type=_enum(Stage))
+    requested_by: str = Field(foreign_key="principal.name")
+    status: RequestStatus = Field(sa_type=_enum(RequestStatus), index=True)
+    checks: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    required_approvals: int = 1
+    comment: str = ""
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DecisionCreate(SQLModel):
+    decision: DecisionKind
+    comment: str = Field(default="", max_length=2000)
+
+
+class Decision(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("request_id", "principal"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: uuid.UUID = Field(foreign_key="promotion_request.id", index=True)
+    principal: str = Field(foreign_key="principal.name")
+    decision: DecisionKind = Field(sa_type=_enum(DecisionKind))
+    comment: str = ""
+    created_at: datetime = _ts()
+
+
+class DecisionPublic(SQLModel):
+    id: int
+    request_id: uuid.UUID
+    principal: str
+    decision: DecisionKind
+    comment: str
+    created_at: datetime
+
+
+class PromotionRequestPublic(SQLModel):
+    id: uuid.UUID
+    project: str
+    model_version: int
+    stage: Stage
+    requested_by: str
+    status: RequestStatus
+    checks: list[Check]
+    required_approvals: int
+    comment: str
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    detail: str = Field(default="", description="one line on where the request stands")
+    decisions: list[DecisionPublic] = Field(default_factory=list)
+
+
+class StageAssignment(SQLModel, table=True):
+    __tablename__ = "stage_assignment"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["project", "model_version"], ["model_version.project", "model_version.version"]
+        ),
+        # The database itself refuses two current assignments of one stage.
+        sa.Index(
+            "uq_stage_assignment_current",
+            "project",
+            "stage",
+            unique=True,
+            sqlite_where=sa.text("ended_at IS NULL"),
+            postgresql_where=sa.text("ended_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(foreign_key="project.name", index=True)
+    model_version: int
+    stage: Stage = Field(sa_type=_enum(Stage))
+    assigned_by: str = Field(foreign_key="principal.name")
+    request_id: uuid.UUID | None = Field(default=None, foreign_key="promotion_request.id")
+    assigned_at: datetime = _ts()
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_reason: str | None = None
+
+
+class StageAssignmentPublic(SQLModel):
+    id: int
+    project: str
+    model_version: int
+    stage: Stage
+    assigned_by: str
+    request_id: uuid.UUID | None
+    assigned_at: datetime
+    ended_at: datetime | None
+    ended_reason: str | None
+
+
+class StageCurrentPublic(StageAssignmentPublic):
+    """The current assignment of a stage, with the model version it points to."""
+
+    model: ModelVersionPublic
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+class MonitoringResultBase(SQLModel):
+    model_version: int = Field(ge=1)
+    kind: str = Field(default="drift", max_length=32)
+    drift_share: float = Field(ge=0.0, le=1.0)
+    dataset_drift: bool
+    drifted_columns: list[str] = Field(default_factory=list, sa_type=JSON)
+    report_uri: str | None = Field(default=None, max_length=1000)
+    json_uri: str | None = Field(default=None, max_length=1000)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class MonitoringResultCreate(MonitoringResultBase):
+    pass
+
+
+class MonitoringResult(MonitoringResultBase, table=True):
+    __tablename__ = "monitoring_result"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["project", "model_version"], ["model_version.project", "model_version.version"]
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(foreign_key="project.name", index=True)
+    created_by: str = Field(foreign_key="principal.name")
+    created_at: datetime = _ts()
+
+
+class MonitoringResultPublic(MonitoringResultBase):
+    id: int
+    project: str
+    created_by: str
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------- audit
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    ts: datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(max_length=63)
+    action: str = Field(max_length=100, index=True)
+    entity_type: str = Field(max_length=63)
+    entity_id: str = Field(max_length=200)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditEventPublic(SQLModel):
+    seq: int
+    ts: datetime
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class BrokenLink(SQLModel):
+    seq: int
+    reason: str
+
+
+class VerifyResult(SQLModel):
+    ok: bool
+    events_checked: int
+    first_broken: BrokenLink | None = None
+
+
+class Health(SQLModel):
+    status: str = "ok"
+    database: str
+    version: str

@@ -1,0 +1,178 @@
+"""`mlgate demo`: the whole pipeline end to end on the embedded default.
+
+No server to install: governance runs under uvicorn in this process on SQLite, the
+artifact store is a local directory, Prefect runs in its local (ephemeral) mode and
+the governance token comes from the environment. Two people take part, each with
+their own API token, exactly as they would through the HTTP API:
+
+* alice, lead data scientist (role approver): her token runs the pipeline, so she
+  trains and requests the promotion — and her attempt to approve her own request
+  is refused (separation of duties);
+* bob, model risk (role approver): reviews the request and approves it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from mlgate.demo import data as demo_data
+
+SPEC_FILE = Path(__file__).with_name("credit_risk.yaml")
+
+
+@dataclass
+class ApprovalTrail:
+    """What happened at the gate, in order, as the demo's people saw it."""
+
+    events: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def add(self, who: str, outcome: str, detail: str) -> None:
+        self.events.append({"who": who, "outcome": outcome, "detail": detail})
+
+
+def _credentials(path: Path, database_url: str) -> dict[str, str]:
+    """Tokens of the demo's principals, created on the first run and kept (mode 0600)."""
+    from governance.client import GovernanceClient  # noqa: F401  (import check only)
+    from governance.server import bootstrap_admin
+
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    creds = {"admin": bootstrap_admin(database_url, name="admin")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(creds))
+    return creds
+
+
+def _ensure_people(url: str, creds: dict[str, str], path: Path) -> dict[str, str]:
+    from governance.client import GovernanceClient
+
+    missing = [n for n in ("alice", "bob") if n not in creds]
+    if missing:
+        with GovernanceClient(url, creds["admin"]) as admin:
+            for name in missing:
+                _, token = admin.create_principal(name, "approver", kind="human")
+                creds[name] = token
+        path.write_text(json.dumps(creds))
+    return creds
+
+
+def _reviewer(
+    url: str,
+    creds: dict[str, str],
+    project: str,
+    seen: set[str],
+    trail: ApprovalTrail,
+    stop: threading.Event,
+) -> None:
+    """Bob's side: wait for the pipeline's request, let alice try, then review it."""
+    from governance.client import GovernanceClient
+    from governance.errors import MlgateError, NotFound
+
+    try:
+        with (
+            GovernanceClient(url, creds["alice"]) as alice,
+            GovernanceClient(url, creds["bob"]) as bob,
+        ):
+            while not stop.is_set():
+                try:
+                    waiting = bob.list_promotion_requests(project, status="pending")
+                except NotFound:  # the pipeline has not created the project yet
+                    waiting = []
+                pending = [r for r in waiting if str(r.id) not in seen]
+                if not pending:
+                    time.sleep(0.5)
+                    continue
+                req = pending[0]
+                try:
+                    alice.decide(str(req.id), "approve", comment="my own model, looks fine")
+                    trail.add("alice", "APPROVED (unexpected!)", "self-approval was accepted")
+                except MlgateError as exc:
+                    trail.add("alice (requester)", f"refused [{exc.code}]", str(exc))
+                checks = ", ".join(f"{c.name} {'ok' if c.passed else 'FAILED'}" for c in req.checks)
+                bob.decide(str(req.id), "approve", comment=f"reviewed: {checks}")
+                trail.add("bob (model risk)", "approved", f"policy checks: {checks}")
+                return
+    except Exception as exc:
+        trail.error = f"{type(exc).__name__}: {exc}"
+
+
+def run_demo(rows: int, workdir: Path, console: Console) -> dict[str, Any]:
+    """Run the demo and return the pipeline's summary plus the approval trail."""
+    from flows.pipeline import PipelineParams, pipeline
+    from governance.client import GovernanceClient
+    from governance.server import serve_in_thread
+    from mlgate.spec import load_spec
+
+    spec = load_spec(SPEC_FILE)
+    workdir = workdir.resolve()
+    data_dir = workdir / "data"
+    database_url = f"sqlite:///{workdir / 'governance.db'}"
+    creds_file = workdir / "credentials.json"
+
+    started = time.perf_counter()
+    with console.status(f"generating {rows:,} loan applications and a later batch"):
+        demo_data.write_csv(demo_data.make_applications(rows), data_dir / "applications.csv")
+        current_rows = max(rows // 5, 1_000)
+        demo_data.write_csv(demo_data.make_current_batch(current_rows), data_dir / "current.csv")
+    console.print(
+        f"[green]✓[/] data: {rows:,} applications, {current_rows:,} in the current batch "
+        f"(drifted on purpose: {', '.join(demo_data.DRIFTED_FEATURES)})"
+    )
+
+    creds = _credentials(creds_file, database_url)
+    with serve_in_thread(database_url) as server:
+        console.print(f"[green]✓[/] governance service on {server.url} (SQLite)")
+        creds = _ensure_people(server.url, creds, creds_file)
+        with GovernanceClient(server.url, creds["bob"]) as bob:
+            try:
+                seen = {str(r.id) for r in bob.list_promotion_requests(spec.name)}
+            except Exception:
+                seen = set()
+
+        trail = ApprovalTrail()
+        stop = threading.Event()
+        reviewer = threading.Thread(
+            target=_reviewer,
+            args=(server.url, creds, spec.name, seen, trail, stop),
+            name="reviewer",
+            daemon=True,
+        )
+        reviewer.start()
+        os.environ["MLGATE_TOKEN"] = creds["alice"]  # the flow resolves env://MLGATE_TOKEN
+        params = PipelineParams(
+            spec_path=str(SPEC_FILE),
+            data_dir=str(data_dir),
+            store_url=str(workdir / "artifacts"),
+            governance_url=server.url,
+            current_source="file://current.csv",
+            approval_timeout_s=300,
+            poll_interval_s=0.5,
+        )
+        try:
+            summary = pipeline(params)
+        finally:
+            stop.set()
+            reviewer.join(timeout=10)
+        with GovernanceClient(server.url, creds["bob"]) as bob:
+            verify = bob.verify_audit()
+            summary["audit"] = verify.model_dump(mode="json")
+            events: list[dict[str, Any]] = []
+            while page := bob.audit_events(after_seq=events[-1]["seq"] if events else 0):
+                events.extend(e.model_dump(mode="json") for e in page)
+            summary["audit_events"] = events
+    summary["approval_trail"] = trail.events
+    summary["approval_error"] = trail.error
+    summary["wall_s"] = round(time.perf_counter() - started, 1)
+    summary["workdir"] = str(workdir)
+    summary["database_url"] = database_url
+    return summary

@@ -1,0 +1,102 @@
+"""Helpers of the governance tests: random names, a running server, sample data."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from governance.client import GovernanceClient
+from governance.models import ModelVersionPublic
+from governance.server import RunningServer
+
+
+def rand(prefix: str) -> str:
+    """A unique name, so tests sharing a database never collide."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+@dataclass
+class Gov:
+    """A running governance server, its database and an admin client."""
+
+    server: RunningServer
+    database_url: str
+    admin: GovernanceClient
+    clients: list[GovernanceClient] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self, role: str, name: str | None = None) -> GovernanceClient:
+        """A new principal of ``role`` and a client authenticated as it."""
+        _, token = self.admin.create_principal(name or rand(role), role)
+        client = GovernanceClient(self.url, token)
+        self.clients.append(client)
+        return client
+
+    def engine(self) -> sa.Engine:
+        return sa.create_engine(self.database_url)
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Setup:
+    """A project with a validated dataset and a model trained by ``dev``."""
+
+    project: str
+    dev: GovernanceClient
+    dataset_version: int
+    model_version: int
+
+
+def make_project(
+    gov: Gov,
+    dev: GovernanceClient,
+    *,
+    policy: dict[str, object] | None = None,
+    metrics: dict[str, float] | None = None,
+    validated: bool = True,
+) -> Setup:
+    project = rand("proj")
+    dev.ensure_project(project, "test project", policy or {"metric_floors": {"roc_auc": 0.7}})
+    dataset = dev.register_dataset(
+        project,
+        source="file://applications.csv",
+        snapshot_uri=f"file://store/{project}/snap.parquet",
+        content_hash=sha(project),
+        row_count=1000,
+        contract_version=1,
+    )
+    if validated:
+        dev.record_validation(project, dataset.version, passed=True, summary={"failed": 0})
+    model = register_model(dev, project, dataset.version, metrics=metrics)
+    return Setup(project, dev, dataset.version, model.version)
+
+
+def register_model(
+    client: GovernanceClient,
+    project: str,
+    dataset_version: int,
+    *,
+    metrics: dict[str, float] | None = None,
+    idempotency_key: str | None = None,
+    algorithm: str = "random_forest",
+) -> ModelVersionPublic:
+    return client.register_model(
+        project,
+        algorithm=algorithm,
+        params={"n_estimators": 100},
+        metrics=metrics if metrics is not None else {"roc_auc": 0.8},
+        artifact_uri=f"file://store/{project}/model.skops",
+        sha256=sha(algorithm),
+        dataset_version=dataset_version,
+        code_version="0.1.0",
+        idempotency_key=idempotency_key,
+    )
