@@ -55,10 +55,15 @@ CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 _CSV_BLOCK_BYTES = 1 << 20  # Arrow's default; bounds memory per parsed block
+# Arrow adds "Row #N: " to these messages in some reading modes; the line is found by
+# rescanning either way, since Arrow's row count does not match file lines.
 _CONVERSION = re.compile(
-    r"In CSV column #(\d+): CSV conversion error to ([^:]+): invalid value '(.*)'", re.DOTALL
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to ([^:]+): invalid value '(.*)'",
+    re.DOTALL,
 )
-_UTF8 = re.compile(r"In CSV column #(\d+): CSV conversion error to \w+: invalid UTF8 data")
+_UTF8 = re.compile(
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to \w+: invalid UTF8 data"
+)
 _RAGGED = re.compile(r"Expected (\d+) columns, got (\d+)")
 
 
