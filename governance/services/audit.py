@@ -80,27 +80,17 @@ def append(
     prev_hash = GENESIS_HASH if last is None else last.hash
     # Microsecond precision survives both backends, so the hash can be recomputed.
     ts = utcnow()
-    clean = _jsonable(payload or {})
-    event = AuditEvent(
-        seq=seq,
-        ts=ts,
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        payload=clean,
-        prev_hash=prev_hash,
-        hash=event_hash(
-            seq=seq,
-            ts=ts,
-            actor=actor,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            payload=clean,
-            prev_hash=prev_hash,
-        ),
-    )
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "ts": ts,
+        "actor": actor,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "payload": _jsonable(payload or {}),
+        "prev_hash": prev_hash,
+    }
+    event = AuditEvent(**fields, hash=event_hash(**fields))
     session.add(event)
     session.flush()
     return event

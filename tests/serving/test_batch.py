@@ -7,41 +7,15 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
+from serving_factories import CONTRACT, applications
 from sklearn.pipeline import Pipeline
 
 from flows.train import make_candidate
-from mlgate.spec import DataContract, load_spec
+from mlgate.spec import DataContract
 from serving.batch import iter_scores, output_columns, score_frame
 from serving.errors import ScoringSchemaError
 
-CONTRACT = load_spec("mlgate/demo/credit_risk.yaml").contract
 VERSION = "credit-risk@7"
-
-
-def applications(n: int, seed: int = 0) -> pd.DataFrame:
-    """Rows of the demo contract, id and target included."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "application_id": [f"app-{seed}-{i}" for i in range(n)],
-            "age": rng.integers(18, 80, n),
-            "annual_income": np.where(rng.random(n) < 0.05, np.nan, rng.lognormal(10.8, 0.5, n)),
-            "employment_years": rng.uniform(0, 30, n),
-            "loan_amount": rng.uniform(500, 50_000, n),
-            "loan_term_months": rng.choice([12, 24, 36, 48, 60], n),
-            "interest_rate": rng.uniform(3, 25, n),
-            "credit_score": rng.integers(300, 850, n).astype(float),
-            "debt_to_income": rng.uniform(0, 1.5, n),
-            "num_open_accounts": rng.integers(0, 30, n),
-            "num_delinquencies": rng.poisson(0.5, n),
-            "home_ownership": rng.choice(["rent", "own", "mortgage", "other"], n),
-            "purpose": rng.choice(["car", "medical", "small_business", "other"], n),
-            "region": rng.choice(["north", "south", "east", "west", "central"], n),
-        }
-    )
-    logit = 2.0 * (frame["debt_to_income"] - 0.75) + 0.1 * (frame["interest_rate"] - 14)
-    frame["defaulted"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return frame
 
 
 @pytest.fixture(scope="module")

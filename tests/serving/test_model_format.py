@@ -9,48 +9,29 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from serving_factories import CONTRACT, applications
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler
 
 from flows.train import make_candidate
-from mlgate.spec import CANDIDATES, load_spec
+from mlgate.spec import CANDIDATES
 from serving import model_format
 from serving.errors import ModelIntegrityError, ServingError, UntrustedModelError
 
-CONTRACT = load_spec("mlgate/demo/credit_risk.yaml").contract
 CONSTRUCTED: list[str] = []
 
 
-def applications(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+def features_and_target(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     """Features of the demo contract and a target that depends on them."""
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame(
-        {
-            "age": rng.integers(18, 80, n),
-            "annual_income": np.where(rng.random(n) < 0.05, np.nan, rng.lognormal(10.8, 0.5, n)),
-            "employment_years": rng.uniform(0, 30, n),
-            "loan_amount": rng.uniform(500, 50_000, n),
-            "loan_term_months": rng.choice([12, 24, 36, 48, 60], n),
-            "interest_rate": rng.uniform(3, 25, n),
-            "credit_score": rng.integers(300, 850, n).astype(float),
-            "debt_to_income": rng.uniform(0, 1.5, n),
-            "num_open_accounts": rng.integers(0, 30, n),
-            "num_delinquencies": rng.poisson(0.5, n),
-            "home_ownership": rng.choice(["rent", "own", "mortgage", "other"], n),
-            "purpose": rng.choice(["car", "medical", "small_business", "other"], n),
-            "region": rng.choice(["north", "south", "east", "west", "central"], n),
-        }
-    )
-    logit = 2.0 * (X["debt_to_income"] - 0.75) + 0.1 * (X["interest_rate"] - 14)
-    y = pd.Series((rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int), name="defaulted")
-    return X, y
+    frame = applications(n, seed)
+    return frame[CONTRACT.features], frame["defaulted"]
 
 
 @pytest.fixture(scope="module")
 def data() -> tuple[pd.DataFrame, pd.Series]:
-    return applications(1_500)
+    return features_and_target(1_500)
 
 
 @pytest.fixture(scope="module")
