@@ -242,7 +242,7 @@ def drift_task(
     return outcome
 
 
-@task(name="record-drift-in-governance", **IO_RETRIES)
+@task(name="record-drift-in-governance", **STEP)  # no retry: the POST has no idempotency key
 def record_drift_task(ctx: Context, model_version: int, drift: steps.DriftOutcome) -> None:
     steps.record_drift(ctx.client, ctx.spec, model_version, drift)
 
