@@ -3,51 +3,21 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from flows import train
+from mlgate.demo.data import make_applications
 from mlgate.spec import CANDIDATES, ProjectSpec, load_spec, parse_spec
 
 DEMO_SPEC = "mlgate/demo/credit_risk.yaml"
 
 
 def synthetic_applications(n: int, seed: int = 0) -> pd.DataFrame:
-    """Rows that follow the demo contract; default risk depends on a few features."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "application_id": [uuid.uuid4().hex for _ in range(n)],
-            "age": rng.integers(18, 80, n),
-            "annual_income": rng.lognormal(10.8, 0.5, n),
-            "employment_years": rng.uniform(0, 30, n),
-            "loan_amount": rng.uniform(500, 50_000, n),
-            "loan_term_months": rng.choice([12, 24, 36, 48, 60], n),
-            "interest_rate": rng.uniform(3, 25, n),
-            "credit_score": rng.integers(300, 850, n).astype(float),
-            "debt_to_income": rng.uniform(0, 1.5, n),
-            "num_open_accounts": rng.integers(0, 30, n),
-            "num_delinquencies": rng.poisson(0.5, n),
-            "home_ownership": rng.choice(["rent", "own", "mortgage", "other"], n),
-            "purpose": rng.choice(["debt_consolidation", "car", "medical", "small_business"], n),
-            "region": rng.choice(["north", "south", "east", "west", "central"], n),
-        }
-    )
-    frame.loc[rng.random(n) < 0.05, "annual_income"] = np.nan
-    frame.loc[rng.random(n) < 0.05, "credit_score"] = np.nan
-    logit = (
-        -1.0
-        + 2.0 * (frame["debt_to_income"] - 0.75)
-        + 0.08 * (frame["interest_rate"] - 14)
-        - 0.006 * (frame["credit_score"].fillna(575) - 575)
-        + 0.6 * frame["num_delinquencies"]
-        + 0.5 * (frame["purpose"] == "small_business")
-    )
-    frame["defaulted"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return frame
+    """Rows that follow the demo contract: the demo's own generator, so risk is learnable."""
+    return make_applications(n, seed=seed)
 
 
 def spec_with(**training: object) -> ProjectSpec:
