@@ -4,10 +4,12 @@ Writes serialize where it matters:
 
 * SQLite: every transaction starts with ``BEGIN IMMEDIATE``, so a writer holds the
   database's write lock from its first statement; concurrent writers wait (busy timeout).
-* PostgreSQL: the audit chain is serialized by a transaction-scoped advisory lock
-  (:func:`lock_audit_chain`), and per-project work (version numbering, stage changes) by
-  ``SELECT … FOR UPDATE`` on the project row (:func:`lock_project`). Locks are always
-  taken in the order project → request → audit chain, so they cannot deadlock.
+* PostgreSQL: the audit chain is serialized by ``SELECT … FOR UPDATE`` on its head row
+  (:func:`governance.services.audit.append`), and per-project work (version numbering,
+  stage changes) by ``SELECT … FOR UPDATE`` on the project row. Locks are always taken
+  in the order project → request → audit chain, so they cannot deadlock.
+
+The schema is managed by Alembic (:mod:`governance.migrations`); :func:`init_db` upgrades.
 
 Nothing outside ``governance/`` imports this module.
 """
@@ -20,24 +22,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, event, text
+from sqlalchemy import DateTime, Engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 __all__ = [
     "UTCDateTime",
     "create_db_engine",
     "init_db",
     "is_postgres",
-    "lock_audit_chain",
     "session_scope",
     "utcnow",
 ]
-
-# Arbitrary but fixed key for pg_advisory_xact_lock: "mlg" + "audit".
-AUDIT_LOCK_KEY = 0x6D6C67_0A
 
 
 def utcnow() -> datetime:
@@ -120,18 +118,18 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def lock_audit_chain(session: Session) -> None:
-    """Serialize appends to the audit chain until the end of the current transaction."""
-    if is_postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
-    # SQLite: BEGIN IMMEDIATE already holds the database write lock.
-
-
 def init_db(engine: Engine) -> None:
-    """Create the tables that do not exist yet (migrations come later)."""
-    from governance import models  # noqa: F401  (registers the tables)
+    """Bring the schema to the newest migration (``alembic upgrade head``).
 
-    SQLModel.metadata.create_all(engine)
+    Safe when several processes start at once, and a no-op on an up-to-date database;
+    see :func:`governance.migrations.upgrade`.
+
+    Raises:
+        SchemaMismatch: an unversioned database whose tables are not the first release's.
+    """
+    from governance.migrations import upgrade
+
+    upgrade(engine)
 
 
 def session_scope(engine: Engine) -> Iterator[Session]:
