@@ -1,0 +1,429 @@
+"""Prediction requests checked against the data contract, column by column.
+
+The request model is compiled once from the contract (``RequestValidator``): the
+feature names, the optional id column, each feature's type, nullability, range and
+allowed values. A request is checked in columns, not records: the values of one
+feature across all records are type-checked with one ``set(map(type, ...))`` and
+range-checked with one NumPy comparison, which keeps a 100-record request at about
+the cost of a 1-record one. Nothing is coerced or guessed:
+
+* every feature must be present in every record (nullable ones may be ``null``);
+* a field that is not a feature (nor the id column) is refused, the target included;
+* ``int`` features take JSON integers (``35.0`` is accepted, ``35.5`` is not), ``float``
+  features take any JSON number, ``bool`` features only ``true``/``false``, ``string``
+  and ``category`` features only strings, ``datetime`` features ISO-8601 strings;
+* ``min``/``max`` and ``allowed`` of the contract hold for every non-null value.
+
+Problems come back as ``RequestInvalid`` with one entry per problem (record index,
+field, what is wrong), first problems first, at most ``MAX_PROBLEMS``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlgate.spec import ColumnSpec, DataContract
+from serving.errors import ServingError
+
+__all__ = ["MAX_PROBLEMS", "Problem", "RequestInvalid", "RequestValidator", "ValidatedBatch"]
+
+MAX_PROBLEMS = 20
+_NONE = type(None)
+_NUMBER = frozenset({int, float})
+_TYPE_NAMES = {
+    int: "integer",
+    float: "number",
+    str: "string",
+    bool: "boolean",
+    _NONE: "null",
+    dict: "object",
+    list: "array",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: where (record, field) and what."""
+
+    record: int | None
+    field: str | None
+    problem: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"record": self.record, "field": self.field, "problem": self.problem}
+
+    def text(self) -> str:
+        where = []
+        if self.record is not None:
+            where.append(f"record {self.record}")
+        if self.field is not None:
+            where.append(f"field {self.field!r}")
+        return f"{', '.join(where)}: {self.problem}" if where else self.problem
+
+
+class RequestInvalid(ServingError):
+    """A prediction request that does not fit the data contract (HTTP 422)."""
+
+    code = "invalid_request"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0].text()
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{first}{more}")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ValidatedBatch:
+    """The records of a request as typed columns, ready to be stacked and scored."""
+
+    columns: dict[str, np.ndarray]
+    """One array per feature, in contract order."""
+    ids: list[Any] | None
+    """The id column's values as sent (``None`` where a record had none), or None."""
+    rows: int
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, record: int | None, field: str | None, problem: str) -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(Problem(record, field, problem))
+
+    def full(self) -> bool:
+        return len(self.items) >= MAX_PROBLEMS
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise RequestInvalid(self.items)
+
+
+class RequestValidator:
+    """The contract compiled into checks for prediction requests.
+
+    Args:
+        contract: the project's data contract.
+        max_records: the most records one request may carry.
+    """
+
+    def __init__(self, contract: DataContract, *, max_records: int = 10_000) -> None:
+        self.contract = contract
+        self.max_records = max_records
+        self.features: list[str] = list(contract.features)
+        self.specs: dict[str, ColumnSpec] = {n: contract.column(n) for n in self.features}
+        self.id_column = contract.id_column
+        self.target = contract.target
+        self._required = frozenset(self.features)
+        self._allowed_keys = self._required | ({self.id_column} if self.id_column else set())
+        self._allowed_values = {
+            n: frozenset(s.allowed) for n, s in self.specs.items() if s.allowed is not None
+        }
+
+    # -- envelope -----------------------------------------------------------------------
+
+    def records_of(self, body: Any) -> list[Any]:
+        """The records of a parsed body: ``{"records": [...]}`` or one record as an object.
+
+        Raises:
+            RequestInvalid: the body is neither, is empty, or has too many records.
+        """
+        if isinstance(body, dict) and "records" in body and "records" not in self.specs:
+            extra = sorted(k for k in body if k != "records")
+            if extra:
+                raise RequestInvalid(
+                    [Problem(None, extra[0], "unexpected top-level field next to 'records'")]
+                )
+            records = body["records"]
+            if not isinstance(records, list):
+                raise RequestInvalid([Problem(None, "records", "must be an array of objects")])
+            if not records:
+                raise RequestInvalid([Problem(None, "records", "must hold at least one record")])
+            if len(records) > self.max_records:
+                raise RequestInvalid(
+                    [
+                        Problem(
+                            None,
+                            "records",
+                            f"{len(records)} records is more than the limit of "
+                            f"{self.max_records} per request",
+                        )
+                    ]
+                )
+            return records
+        if isinstance(body, dict):
+            if not body:
+                raise RequestInvalid([Problem(None, None, "the request body is an empty object")])
+            return [body]
+        raise RequestInvalid(
+            [
+                Problem(
+                    None,
+                    None,
+                    f"the body must be a JSON object (one record or {{'records': [...]}}), "
+                    f"got {_TYPE_NAMES.get(type(body), type(body).__name__)}",
+                )
+            ]
+        )
+
+    # -- records ------------------------------------------------------------------------
+
+    def validate(self, body: Any) -> ValidatedBatch:
+        """Check a parsed body and return its features as typed columns.
+
+        Raises:
+            RequestInvalid: anything in the body does not fit the contract.
+        """
+        records = self.records_of(body)
+        problems = _Problems()
+        self._check_keys(records, problems)
+        problems.raise_if_any()
+        columns: dict[str, np.ndarray] = {}
+        for name in self.features:
+            values = [r[name] for r in records]
+            array = self._column(name, values, problems)
+            if array is not None:
+                columns[name] = array
+            if problems.full():
+                break
+        problems.raise_if_any()
+        ids = None
+        if self.id_column:
+            ids = [r.get(self.id_column) for r in records]
+            self._check_ids(ids, problems)
+            problems.raise_if_any()
+        return ValidatedBatch(columns=columns, ids=ids, rows=len(records))
+
+    def _check_keys(self, records: list[Any], problems: _Problems) -> None:
+        required, allowed = self._required, self._allowed_keys
+        for i, record in enumerate(records):
+            if type(record) is not dict:
+                problems.add(i, None, f"must be an object, got {_type_name(record)}")
+                continue
+            keys = record.keys()
+            if keys in (required, allowed):
+                continue
+            for name in self.features:
+                if name not in record:
+                    problems.add(i, name, "required feature is missing")
+            for name in keys - allowed:
+                if name == self.target:
+                    problems.add(i, name, "the target is not accepted in a prediction request")
+                else:
+                    problems.add(i, name, "not a feature of the data contract")
+            if problems.full():
+                return
+
+    def _column(self, name: str, values: list[Any], problems: _Problems) -> np.ndarray | None:
+        spec = self.specs[name]
+        types = set(map(type, values))
+        if _NONE in types and not spec.nullable:
+            self._first(
+                values,
+                lambda v: v is None,
+                name,
+                "is null but the feature is not nullable",
+                problems,
+            )
+            return None
+        kind = spec.type
+        if kind in ("int", "float"):
+            return self._numeric(name, spec, values, types, problems)
+        if kind in ("string", "category"):
+            return self._strings(name, spec, values, types, problems)
+        if kind == "bool":
+            return self._bools(name, spec, values, types, problems)
+        return self._datetimes(name, values, types, problems)
+
+    def _numeric(
+        self,
+        name: str,
+        spec: ColumnSpec,
+        values: list[Any],
+        types: set[type],
+        problems: _Problems,
+    ) -> np.ndarray | None:
+        bad_types = types - _NUMBER - {_NONE}
+        if bad_types:
+            self._first(
+                values,
+                lambda v: type(v) not in _NUMBER and v is not None,
+                name,
+                "expected a number, got {type}",
+                problems,
+            )
+            return None
+        has_null = _NONE in types
+        if has_null:
+            array = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+        else:
+            array = np.array(values, dtype=np.float64)
+        if not np.isfinite(array[~np.isnan(array)] if has_null else array).all():
+            self._first_index(
+                ~np.isfinite(array) & ~np.isnan(array) if has_null else ~np.isfinite(array),
+                name,
+                "is not a finite number",
+                problems,
+            )
+            return None
+        if spec.type == "int" and float in types:
+            fractional = (array != np.floor(array)) & ~np.isnan(array)
+            if fractional.any():
+                self._first_index(fractional, name, "expected an integer, got a fraction", problems)
+                return None
+        if spec.min is not None:
+            low = array < spec.min
+            if low.any():
+                self._first_index(low, name, f"is below the minimum {spec.min:g}", problems, array)
+                return None
+        if spec.max is not None:
+            high = array > spec.max
+            if high.any():
+                self._first_index(high, name, f"is above the maximum {spec.max:g}", problems, array)
+                return None
+        allowed = self._allowed_values.get(name)
+        if allowed is not None:
+            outside = [v not in allowed and v is not None for v in values]
+            if any(outside):
+                self._first_index(
+                    np.array(outside),
+                    name,
+                    f"is not one of the allowed values {sorted(allowed, key=str)}",
+                    problems,
+                    array,
+                )
+                return None
+        if spec.type == "int" and not has_null:
+            return array.astype(np.int64)
+        return array
+
+    def _strings(
+        self,
+        name: str,
+        spec: ColumnSpec,
+        values: list[Any],
+        types: set[type],
+        problems: _Problems,
+    ) -> np.ndarray | None:
+        if types - {str, _NONE}:
+            self._first(
+                values,
+                lambda v: type(v) is not str and v is not None,
+                name,
+                "expected a string, got {type}",
+                problems,
+            )
+            return None
+        allowed = self._allowed_values.get(name)
+        if allowed is not None and not allowed.issuperset(values):
+            self._first(
+                values,
+                lambda v: v is not None and v not in allowed,
+                name,
+                f"{{value!r}} is not one of the allowed values {sorted(map(str, allowed))}",
+                problems,
+            )
+            return None
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        return array
+
+    def _bools(
+        self,
+        name: str,
+        spec: ColumnSpec,
+        values: list[Any],
+        types: set[type],
+        problems: _Problems,
+    ) -> np.ndarray | None:
+        if types - {bool, _NONE}:
+            self._first(
+                values,
+                lambda v: type(v) is not bool and v is not None,
+                name,
+                "expected true or false, got {type}",
+                problems,
+            )
+            return None
+        if _NONE in types:
+            array = np.empty(len(values), dtype=object)
+            array[:] = values
+            return array
+        return np.array(values, dtype=bool)
+
+    def _datetimes(
+        self, name: str, values: list[Any], types: set[type], problems: _Problems
+    ) -> np.ndarray | None:
+        if types - {str, _NONE}:
+            self._first(
+                values,
+                lambda v: type(v) is not str and v is not None,
+                name,
+                "expected an ISO-8601 date-time string, got {type}",
+                problems,
+            )
+            return None
+        try:
+            parsed = pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", utc=True)
+        except (ValueError, TypeError):
+            for i, v in enumerate(values):
+                try:
+                    pd.to_datetime(v, format="ISO8601")
+                except (ValueError, TypeError):
+                    problems.add(i, name, f"{v!r} is not an ISO-8601 date-time")
+                    break
+            return None
+        return parsed.dt.tz_localize(None).to_numpy()
+
+    def _check_ids(self, ids: list[Any], problems: _Problems) -> None:
+        assert self.id_column is not None
+        spec = self.contract.column(self.id_column)
+        wanted: tuple[type, ...] = (int,) if spec.type == "int" else (str, int)
+        for i, value in enumerate(ids):
+            if value is not None and (type(value) not in wanted):
+                problems.add(i, self.id_column, f"id must be a string, got {_type_name(value)}")
+                return
+
+    # -- reporting ----------------------------------------------------------------------
+
+    @staticmethod
+    def _first(values: list[Any], test: Any, name: str, message: str, problems: _Problems) -> None:
+        for i, v in enumerate(values):
+            if test(v):
+                problems.add(i, name, message.format(type=_type_name(v), value=v))
+                return
+
+    @staticmethod
+    def _first_index(
+        mask: np.ndarray,
+        name: str,
+        message: str,
+        problems: _Problems,
+        values: np.ndarray | None = None,
+    ) -> None:
+        i = int(np.flatnonzero(mask)[0])
+        shown = f" ({values[i]:g})" if values is not None else ""
+        problems.add(i, name, f"{message}{shown}" if not shown else f"value{shown} {message}")
+
+
+def _type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def stack(batches: list[ValidatedBatch], features: list[str]) -> pd.DataFrame:
+    """One frame of the features of several requests, in request order (for one predict)."""
+    if len(batches) == 1:
+        return pd.DataFrame(batches[0].columns, columns=features, copy=False)
+    columns = {}
+    for name in features:
+        parts = [b.columns[name] for b in batches]
+        if any(p.dtype == object for p in parts):
+            parts = [p.astype(object) for p in parts]
+        columns[name] = np.concatenate(parts)
+    return pd.DataFrame(columns, columns=features, copy=False)
