@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -31,6 +32,7 @@ from sqlmodel import Session, create_engine
 __all__ = [
     "UTCDateTime",
     "create_db_engine",
+    "grant_service_role",
     "init_db",
     "is_postgres",
     "session_scope",
@@ -140,3 +142,40 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except Exception:
             session.rollback()
             raise
+
+
+# Privileges of the service's own PostgreSQL role, per table (others: read and write).
+_SERVICE_PRIVILEGES = {
+    "audit_event": "SELECT, INSERT",
+    "audit_head": "SELECT, UPDATE",
+    "alembic_version": "SELECT",
+}
+
+
+def grant_service_role(engine: Engine, role: str) -> None:
+    """PostgreSQL: grant ``role`` what the service needs, and no way to rewrite the trail.
+
+    Run it as the tables' owner after each upgrade (new tables need their grants). The
+    role gets SELECT and INSERT on ``audit_event`` only (no UPDATE, DELETE or TRUNCATE),
+    SELECT and UPDATE on ``audit_head``, SELECT on ``alembic_version`` (so start-up can
+    see the schema is current; migrations then run as the owner), and read/write on the
+    other tables. Not being the owner, it cannot disable the append-only triggers either.
+
+    Raises:
+        InvalidInput: the engine is not PostgreSQL.
+    """
+    from governance.errors import InvalidInput
+
+    if engine.dialect.name != "postgresql":
+        raise InvalidInput("service role grants apply to PostgreSQL databases only")
+    quoted = engine.dialect.identifier_preparer.quote(role)
+    with engine.begin() as conn:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{schema}" TO {quoted}')
+        for table in sa_inspect(conn).get_table_names():
+            privileges = _SERVICE_PRIVILEGES.get(table, "SELECT, INSERT, UPDATE, DELETE")
+            conn.exec_driver_sql(f'REVOKE ALL ON TABLE "{table}" FROM {quoted}')
+            conn.exec_driver_sql(f'GRANT {privileges} ON TABLE "{table}" TO {quoted}')
+        conn.exec_driver_sql(
+            f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO {quoted}'
+        )

@@ -20,14 +20,10 @@ def _as_text(payload: object) -> str:
 
 def _superuser(gov: Gov) -> sa.Engine:
     """The database as a superuser who bypasses the append-only triggers (PostgreSQL)."""
-    engine = gov.engine()
-    if engine.dialect.name == "postgresql":
-        sa.event.listen(
-            engine,
-            "connect",
-            lambda dbapi, _rec: dbapi.execute("SET session_replication_role = replica"),
-        )
-    return engine
+    if gov.database_url.startswith("postgresql"):
+        options = {"options": "-c session_replication_role=replica"}
+        return sa.create_engine(gov.database_url, connect_args=options)
+    return gov.engine()
 
 
 def _tamper_payload(gov: Gov, seq: int) -> None:
