@@ -12,6 +12,7 @@ from connectors.errors import (
     ConnectorError,
     CredentialsError,
     IntegrityError,
+    InvalidLocation,
     MalformedSource,
     SchemaMismatch,
     SourceNotFound,
@@ -22,6 +23,11 @@ from connectors.errors import (
 from connectors.schema import arrow_schema, conform, extra_columns
 from connectors.secrets import resolve_secret
 from connectors.sources import iter_batches, open_source, read_table, register_source
+
+# isort: split
+
+from connectors import s3 as _s3  # noqa: F401  (registers s3://)
+from connectors import snowflake as _snowflake  # noqa: F401  (registers snowflake://)
 from connectors.store import ArtifactStore, LocalArtifactStore, StoredArtifact, open_store
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "ConnectorError",
     "CredentialsError",
     "IntegrityError",
+    "InvalidLocation",
     "LocalArtifactStore",
     "MalformedSource",
     "SchemaMismatch",

@@ -4,6 +4,7 @@
 
     ConnectorError                 connector_error
      ├── UnsupportedScheme         unsupported_scheme   URI scheme unknown or not built yet
+     ├── InvalidLocation           invalid_location     a URI or option that cannot be used
      ├── SourceNotFound            source_not_found     the object the URI names does not exist
      ├── SourceUnavailable         source_unavailable   the system holding it cannot be reached
      ├── MalformedSource           malformed_source     unparseable bytes (ragged rows, bad UTF-8)
@@ -24,6 +25,7 @@ __all__ = [
     "ConnectorError",
     "CredentialsError",
     "IntegrityError",
+    "InvalidLocation",
     "MalformedSource",
     "SchemaMismatch",
     "SourceNotFound",
@@ -47,6 +49,12 @@ class UnsupportedScheme(ConnectorError):
     """A URI or reference whose scheme is unknown or not supported yet."""
 
     code: ClassVar[str] = "unsupported_scheme"
+
+
+class InvalidLocation(ConnectorError):
+    """A URI, option or store location that cannot be used (unknown option, bad name)."""
+
+    code: ClassVar[str] = "invalid_location"
 
 
 class SourceNotFound(ConnectorError):

@@ -1,5 +1,8 @@
 """The artifact store: content-addressed (sha256), immutable objects behind ``file://`` URIs.
 
+(``s3://bucket/prefix`` stores live in ``connectors.s3store``, with the same contract;
+``open_store`` picks the backend from the location.)
+
 Every object lives at ``{kind}/{sha[:2]}/{sha}{suffix}`` under the store root, so its URI
 says what it should hash to: reads always verify, and a tampered object raises
 ``IntegrityError``. Objects are written once (temporary file, then a hard link that
@@ -9,8 +12,10 @@ Keys and URIs are untrusted input (they come back from governance records and HT
 requests): anything that could reach outside the root — ``..``, absolute keys,
 backslashes, NUL, percent-encoding, symlinks leading out — raises ``UnsafePath``.
 
-Snapshots are deterministic parquet: the same table gives the same bytes, hence the same
-hash, whatever source format it was read from.
+Snapshots are deterministic parquet: the same rows give the same bytes, hence the same
+hash, whatever source format they were read from and however they were batched. They are
+written streaming (``write_snapshot_stream``): row groups of a fixed row count, each
+cut from the incoming batches, so memory holds about one row group at a time.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ import hashlib
 import io
 import os
 import re
+import tempfile
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -42,7 +50,13 @@ __all__ = [
     "SUFFIX_PATTERN",
     "ArtifactStore",
     "LocalArtifactStore",
+    "SnapshotWriter",
     "StoredArtifact",
+    "WrittenSnapshot",
+    "check_key",
+    "check_text",
+    "file_sha256",
+    "integrity_error",
     "open_store",
     "snapshot_bytes",
 ]
@@ -56,7 +70,7 @@ SNAPSHOT_COMPRESSION = "zstd"
 SNAPSHOT_COMPRESSION_LEVEL = 3
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
-_KEY = re.compile(
+KEY = _KEY = re.compile(
     r"(?P<kind>[a-z][a-z0-9_-]{0,62})/(?P<p>[0-9a-f]{2})/(?P<sha>[0-9a-f]{64})(?P<suffix>(\.[a-z0-9]{1,16}){0,3})"
 )
 _CHUNK = 1 << 20
@@ -112,10 +126,41 @@ class ArtifactStore(ABC):
     def write_snapshot(self, table: pa.Table) -> StoredArtifact:
         """Store ``table`` as deterministic parquet under kind ``snapshots``.
 
-        Same schema and rows give the same bytes: chunks are combined, schema metadata
-        dropped, row groups and compression fixed.
+        Same schema and rows give the same bytes: schema metadata dropped, row groups
+        of a fixed row count, compression fixed (see ``SnapshotWriter``).
         """
-        return self.put_bytes(snapshot_bytes(table), kind=SNAPSHOT_KIND, suffix=SNAPSHOT_SUFFIX)
+        return self.write_snapshot_stream(table.schema, table.to_batches()).stored
+
+    def write_snapshot_stream(
+        self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
+    ) -> WrittenSnapshot:
+        """Stream ``batches`` into a deterministic parquet snapshot, then store it.
+
+        The parquet is written to a temporary file first and stored only once every
+        batch was read, so a source that fails midway stores nothing.
+
+        Raises:
+            ConnectorError: whatever reading the batches raises (nothing is stored).
+        """
+        fd, name = tempfile.mkstemp(prefix="snapshot-", suffix=".parquet.part", dir=self._tmp_dir())
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            with SnapshotWriter(str(tmp), schema) as writer:
+                for batch in batches:
+                    writer.write(batch)
+            stored = self._put_temp_file(tmp, kind=SNAPSHOT_KIND, suffix=SNAPSHOT_SUFFIX)
+            return WrittenSnapshot(stored=stored, rows=writer.rows, columns=len(schema))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _tmp_dir(self) -> str | None:
+        """Where temporary files go (None: the system's temporary directory)."""
+        return None
+
+    def _put_temp_file(self, path: Path, *, kind: str, suffix: str) -> StoredArtifact:
+        """Store a temporary file this store wrote itself (may consume it)."""
+        return self.put_file(path, kind=kind, suffix=suffix)
 
     def read_snapshot(self, uri: str, *, sha256: str) -> pa.Table:
         """A snapshot as a table, after checking its bytes against ``sha256``.
@@ -131,22 +176,78 @@ class ArtifactStore(ABC):
             raise MalformedSource(f"snapshot {uri} is not a readable parquet file") from exc
 
 
+@dataclass(frozen=True)
+class WrittenSnapshot:
+    """A snapshot just stored, with its shape."""
+
+    stored: StoredArtifact
+    rows: int
+    columns: int
+
+
+class SnapshotWriter:
+    """Deterministic parquet, written batch by batch.
+
+    Row groups always hold ``SNAPSHOT_ROW_GROUP_ROWS`` rows (the last one fewer), each
+    written from one contiguous chunk, so the bytes depend only on the schema and the
+    rows, never on how the input was batched. Memory: about one row group.
+    """
+
+    def __init__(self, sink: Any, schema: pa.Schema) -> None:
+        self.schema = pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
+        self.rows = 0
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._writer = pq.ParquetWriter(
+            sink,
+            self.schema,
+            compression=SNAPSHOT_COMPRESSION,
+            compression_level=SNAPSHOT_COMPRESSION_LEVEL,
+            use_dictionary=True,
+            write_statistics=True,
+            version="2.6",
+            data_page_version="1.0",
+        )
+
+    def __enter__(self) -> SnapshotWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self._writer.close()
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Add rows; full row groups are written as soon as they are complete."""
+        if batch.num_rows == 0:
+            return
+        self._pending.append(pa.RecordBatch.from_arrays(batch.columns, schema=self.schema))
+        self._pending_rows += batch.num_rows
+        self.rows += batch.num_rows
+        while self._pending_rows >= SNAPSHOT_ROW_GROUP_ROWS:
+            self._flush(SNAPSHOT_ROW_GROUP_ROWS)
+
+    def close(self) -> None:
+        """Write the last, partial row group and the footer."""
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        self._writer.close()
+
+    def _flush(self, rows: int) -> None:
+        table = pa.Table.from_batches(self._pending, schema=self.schema).combine_chunks()
+        self._writer.write_table(table.slice(0, rows), row_group_size=rows)
+        rest = table.slice(rows)
+        self._pending = rest.to_batches()
+        self._pending_rows = rest.num_rows
+
+
 def snapshot_bytes(table: pa.Table) -> bytes:
     """The deterministic parquet encoding of ``table`` used for snapshots."""
-    schema = pa.schema([pa.field(f.name, f.type, f.nullable) for f in table.schema])
-    clean = pa.Table.from_arrays(list(table.combine_chunks().columns), schema=schema)
     buf = io.BytesIO()
-    pq.write_table(
-        clean,
-        buf,
-        row_group_size=SNAPSHOT_ROW_GROUP_ROWS,
-        compression=SNAPSHOT_COMPRESSION,
-        compression_level=SNAPSHOT_COMPRESSION_LEVEL,
-        use_dictionary=True,
-        write_statistics=True,
-        version="2.6",
-        data_page_version="1.0",
-    )
+    with SnapshotWriter(buf, table.schema) as writer:
+        for batch in table.to_batches():
+            writer.write(batch)
     return buf.getvalue()
 
 
@@ -170,7 +271,7 @@ class LocalArtifactStore(ArtifactStore):
     # --- writing ----------------------------------------------------------------------
 
     def put_bytes(self, data: bytes, *, kind: str, suffix: str) -> StoredArtifact:
-        _check_kind_suffix(kind, suffix)
+        check_kind_suffix(kind, suffix)
         tmp = self._tmp_path()
         try:
             with tmp.open("xb") as f:
@@ -182,7 +283,7 @@ class LocalArtifactStore(ArtifactStore):
             tmp.unlink(missing_ok=True)
 
     def put_file(self, path: str | Path, *, kind: str, suffix: str) -> StoredArtifact:
-        _check_kind_suffix(kind, suffix)
+        check_kind_suffix(kind, suffix)
         source = Path(path)
         tmp = self._tmp_path()
         digest = hashlib.sha256()
@@ -209,6 +310,16 @@ class LocalArtifactStore(ArtifactStore):
         self._tmp.mkdir(exist_ok=True)
         return self._tmp / f"{uuid.uuid4().hex}.part"
 
+    def _tmp_dir(self) -> str | None:
+        self._tmp.mkdir(exist_ok=True)
+        return str(self._tmp)
+
+    def _put_temp_file(self, path: Path, *, kind: str, suffix: str) -> StoredArtifact:
+        check_kind_suffix(kind, suffix)
+        with path.open("rb") as f:
+            os.fsync(f.fileno())
+        return self._commit(path, file_sha256(path), path.stat().st_size, kind, suffix)
+
     def _commit(self, tmp: Path, sha: str, size: int, kind: str, suffix: str) -> StoredArtifact:
         key = f"{kind}/{sha[:2]}/{sha}{suffix}"
         target = self._path_for_key(key)
@@ -220,9 +331,9 @@ class LocalArtifactStore(ArtifactStore):
             # A hard link never replaces an existing object, unlike rename.
             os.link(tmp, target)
         except FileExistsError:
-            actual = _file_sha256(target)
+            actual = file_sha256(target)
             if actual != sha:
-                raise _integrity(self._uri(key), sha, actual) from None
+                raise integrity_error(self._uri(key), sha, actual) from None
         except OSError:
             # Filesystems without hard links: fall back to a rename if still absent.
             if not target.exists():
@@ -239,14 +350,14 @@ class LocalArtifactStore(ArtifactStore):
             raise SourceUnavailable(f"artifact {uri} cannot be read: {exc}") from exc
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
-            raise _integrity(uri, expected, actual)
+            raise integrity_error(uri, expected, actual)
         return data
 
     def local_path(self, uri: str, *, sha256: str | None = None) -> Path:
         path, expected = self._locate(uri, sha256)
-        actual = _file_sha256(path)
+        actual = file_sha256(path)
         if actual != expected:
-            raise _integrity(uri, expected, actual)
+            raise integrity_error(uri, expected, actual)
         return path
 
     def exists(self, uri: str) -> bool:
@@ -258,7 +369,7 @@ class LocalArtifactStore(ArtifactStore):
         assert expected is not None  # _key_of only returns artifact keys
         sha = expected.group("sha")
         if sha256 is not None and sha256.lower() != sha:
-            raise _integrity(uri, sha256.lower(), sha)
+            raise integrity_error(uri, sha256.lower(), sha)
         path = self._path_for_key(key)
         if not path.is_file():
             raise SourceNotFound(f"artifact {uri} does not exist")
@@ -271,7 +382,7 @@ class LocalArtifactStore(ArtifactStore):
 
     def _key_of(self, uri: str) -> str:
         """The artifact key a URI names, refusing anything not inside this store."""
-        _check_text(uri, what="artifact URI")
+        check_text(uri, what="artifact URI")
         if not uri.startswith("file://"):
             raise UnsafePath(f"artifact URI {uri!r} is not a file:// URI inside this store")
         prefix = f"{self.root.as_posix()}/"
@@ -279,21 +390,21 @@ class LocalArtifactStore(ArtifactStore):
         if not path.startswith(prefix):
             raise UnsafePath(f"artifact URI {uri!r} points outside the store root {self.root}")
         key = path[len(prefix) :]
-        _check_key(key)
+        check_key(key)
         if _KEY.fullmatch(key) is None:
             raise UnsafePath(f"artifact URI {uri!r} does not name an artifact (kind/xx/sha256)")
         return key
 
     def _path_for_key(self, key: str) -> Path:
         """The path of ``key``, refusing keys (or symlinks on the way) leading out."""
-        _check_key(key)
+        check_key(key)
         path = self.root / key
         if not path.resolve().is_relative_to(self.root):
             raise UnsafePath(f"artifact key {key!r} resolves outside the store root")
         return path
 
 
-def _check_text(value: str, *, what: str) -> None:
+def check_text(value: str, *, what: str) -> None:
     if "\x00" in value:
         raise UnsafePath(f"{what} {value!r} contains a NUL byte")
     if "\\" in value:
@@ -302,9 +413,9 @@ def _check_text(value: str, *, what: str) -> None:
         raise UnsafePath(f"{what} {value!r} contains percent-encoding")
 
 
-def _check_key(key: str) -> None:
+def check_key(key: str) -> None:
     """Lexical checks: relative, forward slashes, plain segments, no dot segments."""
-    _check_text(key, what="artifact key")
+    check_text(key, what="artifact key")
     if not key or key.startswith("/"):
         raise UnsafePath(f"artifact key {key!r} must be a non-empty relative path")
     for segment in key.split("/"):
@@ -314,14 +425,14 @@ def _check_key(key: str) -> None:
             raise UnsafePath(f"artifact key {key!r} has a segment with disallowed characters")
 
 
-def _check_kind_suffix(kind: str, suffix: str) -> None:
+def check_kind_suffix(kind: str, suffix: str) -> None:
     if not KIND_PATTERN.fullmatch(kind):
         raise UnsafePath(f"artifact kind {kind!r} must match {KIND_PATTERN.pattern}")
     if not SUFFIX_PATTERN.fullmatch(suffix):
         raise UnsafePath(f"artifact suffix {suffix!r} must match {SUFFIX_PATTERN.pattern}")
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
@@ -329,7 +440,7 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _integrity(uri: str, expected: str, actual: str) -> IntegrityError:
+def integrity_error(uri: str, expected: str, actual: str) -> IntegrityError:
     return IntegrityError(
         f"artifact {uri} failed its integrity check: expected sha256 {expected[:12]}..., "
         f"found {actual[:12]}..."
@@ -340,11 +451,13 @@ def open_store(url_or_path: str) -> ArtifactStore:
     """The artifact store a URL or path names, creating a local root if needed.
 
     ``/var/mlgate/artifacts``, ``./artifacts`` and ``file:///var/mlgate/artifacts`` give a
-    ``LocalArtifactStore``.
+    ``LocalArtifactStore``; ``s3://bucket/prefix?options`` an ``S3ArtifactStore`` (options
+    as for s3:// sources, see ``connectors.s3``).
 
     Raises:
-        UnsupportedScheme: ``s3://`` (not built yet) or any other scheme.
-        UnsafePath: the path contains a NUL byte.
+        UnsupportedScheme: any other scheme.
+        UnsafePath: the path contains a NUL byte, or the S3 prefix is unsafe.
+        InvalidLocation, CredentialsError: see ``connectors.s3store.S3ArtifactStore``.
     """
     if "\x00" in url_or_path:
         raise UnsafePath(f"artifact store location {url_or_path!r} contains a NUL byte")
@@ -357,7 +470,10 @@ def open_store(url_or_path: str) -> ArtifactStore:
         if not rest:
             raise SourceNotFound("artifact store URL file:// names no directory")
         return LocalArtifactStore(Path(rest))
-    state = "not supported yet" if scheme == "s3" else "unknown"
+    if scheme == "s3":
+        from connectors.s3store import S3ArtifactStore
+
+        return S3ArtifactStore.from_url(url_or_path)
     raise UnsupportedScheme(
-        f"artifact store scheme {scheme}:// is {state}; supported: file:// or a local path"
+        f"artifact store scheme {scheme}:// is unknown; supported: file://, s3:// or a local path"
     )

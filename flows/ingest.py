@@ -1,8 +1,9 @@
 """Ingest: read a source through its connector into an immutable snapshot.
 
-The snapshot is parquet conformed to the data contract's Arrow schema and keyed by
-the sha256 of its bytes, so the same data always lands on the same snapshot and a
-re-run never writes a second copy.
+The source (file://, s3:// or snowflake://) is streamed in Arrow batches conformed to
+the data contract and written as deterministic parquet, keyed by the sha256 of its
+bytes: the same data always lands on the same snapshot whatever the source, a re-run
+never writes a second copy, and memory stays bounded by a batch and a row group.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from connectors.schema import conform
-from connectors.sources import read_table
+from connectors.sources import DEFAULT_BATCH_ROWS, open_source
 from connectors.store import ArtifactStore
 from mlgate.spec import DataContract
 
@@ -31,21 +31,26 @@ class Snapshot:
 
 
 def snapshot_source(
-    source: str, contract: DataContract, store: ArtifactStore, *, base_dir: Path | None = None
+    source: str,
+    contract: DataContract,
+    store: ArtifactStore,
+    *,
+    base_dir: Path | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> Snapshot:
-    """Read `source`, conform it to `contract` and store it as a content-addressed snapshot.
+    """Stream `source`, conformed to `contract`, into a content-addressed snapshot.
 
     Raises:
-        connectors.errors.ConnectorError: the source is missing, malformed or does not
-            have the contract's columns; nothing is written in that case.
+        connectors.errors.ConnectorError: the source is missing, unreachable, malformed
+            or does not have the contract's columns, or its credentials are refused;
+            nothing is stored in that case.
     """
-    table = read_table(source, contract=contract, base_dir=base_dir)
-    table = conform(table, contract)
-    stored = store.write_snapshot(table)
+    stream = open_source(source, contract=contract, base_dir=base_dir, batch_rows=batch_rows)
+    written = store.write_snapshot_stream(stream.schema, stream.batches)
     return Snapshot(
         source=source,
-        uri=stored.uri,
-        content_hash=stored.sha256,
-        rows=table.num_rows,
-        columns=table.num_columns,
+        uri=written.stored.uri,
+        content_hash=written.stored.sha256,
+        rows=written.rows,
+        columns=written.columns,
     )

@@ -63,3 +63,33 @@ def write_csv(path: Path, rows: list[dict[str, object]], *, extra: bool = False)
         lines.append(",".join(cells))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+# Keys (or URI tails) that try to leave an artifact store: traversal in every spelling we
+# could think of. Each must be refused by both stores, with nothing written anywhere.
+HOSTILE_KEYS = [
+    "../x",
+    "a/../../x",
+    "models/ab/../../../x",
+    "/etc/passwd",
+    "//etc/passwd",
+    "..\\x",
+    "models\\ab\\x",
+    "%2e%2e/x",
+    "%2E%2E%2Fx",
+    "a%2fb",
+    "%252e%252e/x",
+    "models/ab/x\x00.skops",
+    "models//ab",
+    "./models",
+    "models/./ab",
+    "",
+    "..",
+    "\u2025/x",  # two-dot leader
+    "\uff0e\uff0e/x",  # fullwidth full stops
+    "models\u2215ab",  # division slash
+    "models\uff0fab",  # fullwidth solidus
+    "mod\u0435ls/ab/x",  # Cyrillic e
+    "models/ab/x\u200b.skops",  # zero-width space
+    "models/ab/\n.skops",
+]

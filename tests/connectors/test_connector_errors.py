@@ -18,6 +18,7 @@ def test_every_error_has_a_unique_code_and_is_drawn_in_the_docstring() -> None:
     classes = _subclasses()
     assert {c.__name__ for c in classes} == {
         "UnsupportedScheme",
+        "InvalidLocation",
         "SourceNotFound",
         "SourceUnavailable",
         "MalformedSource",

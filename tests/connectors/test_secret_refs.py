@@ -43,16 +43,16 @@ def test_invalid_variable_name_is_refused() -> None:
         resolve_secret("env://NOT-A-NAME")
 
 
-def test_vault_is_an_honest_not_yet() -> None:
-    with pytest.raises(
-        UnsupportedScheme, match=r"^vault:// secret references are not supported yet"
-    ) as info:
+def test_vault_without_settings_says_which_are_needed() -> None:
+    with pytest.raises(CredentialsError, match=r"^vault:// references need MLGATE_VAULT_ADDR"):
         resolve_secret("vault://kv/mlgate/snowflake#password")
-    assert info.value.code == "unsupported_scheme"
 
 
 def test_other_scheme_is_refused() -> None:
-    with pytest.raises(UnsupportedScheme, match=r"scheme aws-sm:// is unknown; supported: env://"):
+    with pytest.raises(
+        UnsupportedScheme,
+        match=r"scheme aws-sm:// is unknown; supported: env://NAME, vault://mount/path#key",
+    ):
         resolve_secret("aws-sm://prod/db")
 
 

@@ -1,0 +1,255 @@
+"""The artifact store on S3: ``s3://bucket/prefix``, with the local store's contract.
+
+Objects live at ``{prefix}/{kind}/{sha[:2]}/{sha}{suffix}``; the key says what the bytes
+must hash to, and every read verifies it (``IntegrityError`` otherwise). Writes never
+replace an object: a conditional PUT (``If-None-Match: *``) lets S3 itself refuse an
+overwrite, and an object already there is verified instead of written again. The PUT
+carries the sha256 as its checksum, so S3 refuses bytes damaged on the way.
+
+URIs coming back (from governance records, HTTP requests) are untrusted: only keys of
+the artifact form, inside this bucket and prefix, are accepted: no ``..``, no absolute
+or empty segments, no backslashes, no percent-encoding, ASCII only, no other bucket.
+
+Options and credentials are those of ``s3://`` sources (``connectors.s3``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from connectors.errors import (
+    InvalidLocation,
+    SourceNotFound,
+    SourceUnavailable,
+    UnsafePath,
+)
+from connectors.s3 import (
+    S3Config,
+    client_for,
+    error_code,
+    parse_s3_uri,
+    translate_errors,
+)
+from connectors.store import (
+    KEY,
+    ArtifactStore,
+    StoredArtifact,
+    check_key,
+    check_kind_suffix,
+    check_text,
+    file_sha256,
+    integrity_error,
+)
+
+__all__ = ["S3ArtifactStore"]
+
+_CHUNK = 1 << 20
+MAX_SINGLE_PUT = 5 * (1 << 30)  # S3's limit for one PUT
+
+
+class S3ArtifactStore(ArtifactStore):
+    """Content-addressed, immutable artifacts under one S3 bucket and prefix."""
+
+    def __init__(self, bucket: str, prefix: str, config: S3Config, *, client: Any = None) -> None:
+        prefix = prefix.strip("/")
+        if prefix:
+            check_key(prefix)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.config = config
+        self.client = client if client is not None else client_for(config)
+        self._root = f"s3://{bucket}/{prefix + '/' if prefix else ''}"
+        self._cache: Path | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> S3ArtifactStore:
+        """The store ``s3://bucket/prefix?options`` names.
+
+        Raises:
+            InvalidLocation: a bad bucket name or option.
+            UnsafePath: the prefix has unsafe segments.
+            CredentialsError: a credential reference cannot be resolved.
+        """
+        location = parse_s3_uri(url)
+        if location.format is not None:
+            raise InvalidLocation("artifact store URL: the format option applies to sources only")
+        check_text(location.key, what="artifact store prefix")
+        return cls(location.bucket, location.key, location.config)
+
+    def __repr__(self) -> str:
+        return f"S3ArtifactStore({self._root!r})"
+
+    @property
+    def root_uri(self) -> str:
+        """``s3://bucket/prefix/``: every artifact URI of this store starts with it."""
+        return self._root
+
+    # --- writing ----------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes, *, kind: str, suffix: str) -> StoredArtifact:
+        check_kind_suffix(kind, suffix)
+        sha = hashlib.sha256(data).hexdigest()
+        return self._put(sha, len(data), data, kind, suffix)
+
+    def put_file(self, path: str | Path, *, kind: str, suffix: str) -> StoredArtifact:
+        check_kind_suffix(kind, suffix)
+        source = Path(path)
+        if not source.is_file():
+            raise SourceNotFound(f"file {source} does not exist")
+        size = source.stat().st_size
+        if size > MAX_SINGLE_PUT:
+            raise SourceUnavailable(
+                f"file {source} is {size} bytes; the S3 store takes objects up to 5 GiB"
+            )
+        sha = file_sha256(source)
+        with source.open("rb") as body:
+            return self._put(sha, size, body, kind, suffix)
+
+    def _put(self, sha: str, size: int, body: Any, kind: str, suffix: str) -> StoredArtifact:
+        from botocore.exceptions import ClientError
+
+        key = self._full_key(f"{kind}/{sha[:2]}/{sha}{suffix}")
+        uri = f"s3://{self.bucket}/{key}"
+        stored = StoredArtifact(uri=uri, sha256=sha, size=size)
+        if self._head(key, uri) is not None:
+            self._verify_existing(key, uri, sha)
+            return stored
+        checksum = base64.b64encode(bytes.fromhex(sha)).decode()
+        try:
+            with translate_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
+                try:
+                    self.client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=body,
+                        ContentLength=size,
+                        ChecksumSHA256=checksum,
+                        IfNoneMatch="*",
+                    )
+                except ClientError as exc:
+                    if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                        raise
+                    # Written meanwhile by someone else: same key, so it must be the same bytes.
+                    self._verify_existing(key, uri, sha)
+        except SourceUnavailable as exc:
+            if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) in (
+                "BadDigest",
+                "XAmzContentSHA256Mismatch",
+                "InvalidDigest",
+            ):
+                raise integrity_error(uri, sha, "(refused by S3)") from exc
+            raise
+        return stored
+
+    def _verify_existing(self, key: str, uri: str, sha: str) -> None:
+        actual = self._stream_sha256(key, uri)
+        if actual != sha:
+            raise integrity_error(uri, sha, actual)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def get_bytes(self, uri: str, *, sha256: str | None = None) -> bytes:
+        key, expected = self._locate(uri, sha256)
+        with translate_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
+            data: bytes = self._get(key, uri)["Body"].read()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise integrity_error(uri, expected, actual)
+        return data
+
+    def local_path(self, uri: str, *, sha256: str | None = None) -> Path:
+        """A verified local copy of the object, in a cache directory of this store."""
+        key, expected = self._locate(uri, sha256)
+        target = self._cache_dir() / key.rsplit("/", 1)[-1]
+        if target.is_file() and file_sha256(target) == expected:
+            return target
+        fd, name = tempfile.mkstemp(dir=self._cache_dir(), suffix=".part")
+        tmp = Path(name)
+        digest = hashlib.sha256()
+        try:
+            with (
+                os.fdopen(fd, "wb") as out,
+                translate_errors(f"artifact {uri}", bucket=self.bucket, config=self.config),
+            ):
+                body = self._get(key, uri)["Body"]
+                while chunk := body.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != expected:
+                raise integrity_error(uri, expected, digest.hexdigest())
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
+    def exists(self, uri: str) -> bool:
+        key = self._key_of(uri)
+        return self._head(key, uri) is not None
+
+    def _locate(self, uri: str, sha256: str | None) -> tuple[str, str]:
+        key = self._key_of(uri)
+        match = KEY.fullmatch(key[len(self.prefix) + 1 :] if self.prefix else key)
+        assert match is not None  # _key_of only returns artifact keys
+        sha = match.group("sha")
+        if sha256 is not None and sha256.lower() != sha:
+            raise integrity_error(uri, sha256.lower(), sha)
+        return key, sha
+
+    def _get(self, key: str, uri: str) -> Any:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                raise SourceNotFound(f"artifact {uri} does not exist") from exc
+            raise
+
+    def _head(self, key: str, uri: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        with translate_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
+            try:
+                head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=key)
+                return head
+            except ClientError as exc:
+                if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+
+    def _stream_sha256(self, key: str, uri: str) -> str:
+        digest = hashlib.sha256()
+        with translate_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
+            body = self._get(key, uri)["Body"]
+            while chunk := body.read(_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def _cache_dir(self) -> Path:
+        if self._cache is None:
+            self._cache = Path(tempfile.mkdtemp(prefix="mlgate-s3-artifacts-"))
+        return self._cache
+
+    # --- keys, URIs and containment -----------------------------------------------------
+
+    def _full_key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _key_of(self, uri: str) -> str:
+        """The S3 key a URI names, refusing anything not an artifact inside this store."""
+        check_text(uri, what="artifact URI")
+        if not uri.startswith("s3://"):
+            raise UnsafePath(f"artifact URI {uri!r} is not an s3:// URI inside this store")
+        if not uri.startswith(self._root):
+            raise UnsafePath(f"artifact URI {uri!r} points outside the store root {self._root}")
+        relative = uri[len(self._root) :]
+        check_key(relative)
+        if KEY.fullmatch(relative) is None:
+            raise UnsafePath(f"artifact URI {uri!r} does not name an artifact (kind/xx/sha256)")
+        return self._full_key(relative)

@@ -1,0 +1,398 @@
+"""``vault://mount/path#key`` secret references, resolved with hvac (KV v2).
+
+Settings come from the environment (read on every resolution, so a changed variable
+takes effect at once):
+
+==============================  ======================================================
+variable                        meaning
+==============================  ======================================================
+``MLGATE_VAULT_ADDR``           Vault (or OpenBao) URL, e.g. ``https://vault.internal:8200``
+``MLGATE_VAULT_TOKEN``          token auth: the token
+``MLGATE_VAULT_ROLE_ID``        AppRole auth: the role id (used when no token is set)
+``MLGATE_VAULT_SECRET_ID``      AppRole auth: the secret id
+``MLGATE_VAULT_APPROLE_MOUNT``  AppRole mount (default ``approle``)
+``MLGATE_VAULT_NAMESPACE``      namespace (Vault Enterprise / OpenBao), optional
+``MLGATE_VAULT_CACERT``         CA bundle to verify the server's TLS certificate
+``MLGATE_VAULT_CACHE_TTL_S``    seconds a secret read is reused (default 30, 0 = never)
+``MLGATE_VAULT_TIMEOUT_S``      seconds per request (default 5); 3 attempts at most
+==============================  ======================================================
+
+Tokens: the token's TTL is tracked and the token renewed once less than half of its
+lease remains; with AppRole, a token that cannot be renewed (past its max TTL, revoked)
+or a 403 leads to a fresh login, then the read is tried once more. A token given
+directly cannot be replaced, so its expiry is a ``CredentialsError``.
+
+Errors name the reference and what is wrong, never a value: a missing secret or key and
+refused credentials are ``CredentialsError``; Vault down, sealed or timing out is
+``SourceUnavailable`` after a bounded number of attempts with backoff.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+
+from connectors.errors import ConnectorError, CredentialsError, SourceUnavailable
+
+__all__ = ["VaultRef", "VaultResolver", "VaultSettings", "parse_vault_ref", "resolve_vault"]
+
+T = TypeVar("T")
+ATTEMPTS = 3
+BACKOFF_S = (0.2, 0.6)
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+@dataclass(frozen=True)
+class VaultRef:
+    """A parsed ``vault://mount/path#key``."""
+
+    mount: str
+    path: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"vault://{self.mount}/{self.path}#{self.key}"
+
+
+def parse_vault_ref(ref: str) -> VaultRef:
+    """Split ``vault://mount/path#key``.
+
+    Raises:
+        CredentialsError: the reference lacks a mount, a path or a key, or has unsafe
+            segments (``..``, empty, characters outside ``[A-Za-z0-9._-]``).
+    """
+    body = ref.removeprefix("vault://")
+    location, sep, key = body.partition("#")
+    mount, _, path = location.partition("/")
+    segments = [mount, *path.split("/")]
+    if not sep or not path or not _KEY.fullmatch(key):
+        raise CredentialsError(
+            f"secret reference {ref!r} must have the form vault://mount/path#key"
+        )
+    if any(s in ("", ".", "..") or not _SEGMENT.fullmatch(s) for s in segments):
+        raise CredentialsError(f"secret reference {ref!r} has an empty or unsafe path segment")
+    return VaultRef(mount, path, key)
+
+
+def _env_float(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise CredentialsError(f"{name} must be a number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise CredentialsError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """Where Vault is and how to log in (secret fields hidden in repr)."""
+
+    addr: str
+    token: SecretStr | None = None
+    role_id: SecretStr | None = None
+    secret_id: SecretStr | None = None
+    approle_mount: str = "approle"
+    namespace: str | None = None
+    cacert: str | None = None
+    cache_ttl_s: float = 30.0
+    timeout_s: float = 5.0
+
+    @classmethod
+    def from_env(cls) -> VaultSettings:
+        """The settings from ``MLGATE_VAULT_*`` variables.
+
+        Raises:
+            CredentialsError: no address, or neither a token nor a role id and secret id.
+        """
+        env = os.environ
+
+        def secret(name: str) -> SecretStr | None:
+            value = env.get(name)
+            return SecretStr(value) if value else None
+
+        addr = env.get("MLGATE_VAULT_ADDR", "").rstrip("/")
+        if not re.match(r"^https?://[^/?#@\s]+$", addr):
+            raise CredentialsError(
+                "vault:// references need MLGATE_VAULT_ADDR (http(s)://host:port of Vault)"
+            )
+        settings = cls(
+            addr=addr,
+            token=secret("MLGATE_VAULT_TOKEN"),
+            role_id=secret("MLGATE_VAULT_ROLE_ID"),
+            secret_id=secret("MLGATE_VAULT_SECRET_ID"),
+            approle_mount=env.get("MLGATE_VAULT_APPROLE_MOUNT") or "approle",
+            namespace=env.get("MLGATE_VAULT_NAMESPACE") or None,
+            cacert=env.get("MLGATE_VAULT_CACERT") or None,
+            cache_ttl_s=_env_float("MLGATE_VAULT_CACHE_TTL_S", 30.0, 0.0, 3600.0),
+            timeout_s=_env_float("MLGATE_VAULT_TIMEOUT_S", 5.0, 0.1, 120.0),
+        )
+        if settings.token is None and (settings.role_id is None or settings.secret_id is None):
+            raise CredentialsError(
+                "vault:// references need MLGATE_VAULT_TOKEN, or MLGATE_VAULT_ROLE_ID and "
+                "MLGATE_VAULT_SECRET_ID for AppRole"
+            )
+        return settings
+
+    @property
+    def uses_approle(self) -> bool:
+        return self.token is None
+
+
+@dataclass
+class VaultStats:
+    """Counters a caller can watch (logins, renewals, reads from Vault, cache hits)."""
+
+    logins: int = 0
+    renewals: int = 0
+    failed_renewals: int = 0
+    reads: int = 0
+    cache_hits: int = 0
+
+
+@dataclass
+class _Cached:
+    expires: float
+    data: dict[str, SecretStr] = field(repr=False)
+
+
+class VaultResolver:
+    """Reads KV v2 secrets, keeping its token alive; safe to share between threads."""
+
+    def __init__(self, settings: VaultSettings) -> None:
+        import hvac
+
+        self.settings = settings
+        self.stats = VaultStats()
+        self._lock = threading.RLock()
+        self._cache: dict[tuple[str, str], _Cached] = {}
+        self._client = hvac.Client(
+            url=settings.addr,
+            # "" rather than None: hvac would otherwise pick up VAULT_TOKEN or ~/.vault-token.
+            token=settings.token.get_secret_value() if settings.token else "",
+            timeout=settings.timeout_s,
+            verify=settings.cacert if settings.cacert else True,
+            namespace=settings.namespace,
+        )
+        self._expires_at: float | None = None  # None: unknown yet; inf: never expires
+        self._lease_s = 0.0
+        self._renewable = False
+
+    def __repr__(self) -> str:
+        return f"VaultResolver({self.settings.addr!r})"
+
+    def resolve(self, ref: VaultRef) -> SecretStr:
+        """The value of ``ref`` (from the cache when read less than ``cache_ttl_s`` ago).
+
+        Raises:
+            CredentialsError: missing secret or key, refused or expired credentials.
+            SourceUnavailable: Vault cannot be reached, is sealed or keeps failing.
+        """
+        with self._lock:
+            cached = self._cache.get((ref.mount, ref.path))
+            if cached is not None and cached.expires > time.monotonic():
+                self.stats.cache_hits += 1
+                data = cached.data
+            else:
+                data = self._read(ref)
+                if self.settings.cache_ttl_s > 0:
+                    expires = time.monotonic() + self.settings.cache_ttl_s
+                    self._cache[(ref.mount, ref.path)] = _Cached(expires, data)
+        value = data.get(ref.key)
+        if value is None:
+            raise CredentialsError(
+                f"secret vault://{ref.mount}/{ref.path} has no key {ref.key!r} "
+                f"(keys: {', '.join(sorted(data)) or 'none'})"
+            )
+        return value
+
+    # --- reading ----------------------------------------------------------------------
+
+    def _read(self, ref: VaultRef) -> dict[str, SecretStr]:
+        import hvac.exceptions as hx
+
+        def read() -> dict[str, Any]:
+            response: dict[str, Any] = self._client.secrets.kv.v2.read_secret_version(
+                path=ref.path, mount_point=ref.mount, raise_on_deleted_version=True
+            )
+            return response
+
+        where = f"vault://{ref.mount}/{ref.path}"
+        self._ensure_token()
+        try:
+            response = self._call(read, where)
+        except hx.Forbidden:
+            if not self.settings.uses_approle:
+                raise CredentialsError(
+                    f"Vault at {self.settings.addr} refused the token for {where} "
+                    "(expired, revoked or not allowed to read it)"
+                ) from None
+            self._login()  # expired or revoked meanwhile: one fresh login, one more try
+            try:
+                response = self._call(read, where)
+            except hx.Forbidden:
+                raise CredentialsError(
+                    f"Vault at {self.settings.addr}: the AppRole may not read {where}"
+                ) from None
+        except hx.InvalidPath:
+            raise CredentialsError(f"secret {where} does not exist in Vault") from None
+        self.stats.reads += 1
+        raw = response.get("data", {}).get("data") or {}
+        return {str(k): SecretStr(str(v)) for k, v in raw.items()}
+
+    def _call(self, fn: Callable[[], T], what: str) -> T:
+        """Run one Vault request; retry (with backoff) only what a retry can help."""
+        import hvac.exceptions as hx
+        import requests
+
+        retryable = (
+            requests.ConnectionError,
+            requests.Timeout,
+            hx.VaultDown,
+            hx.InternalServerError,
+            hx.BadGateway,
+            hx.RateLimitExceeded,
+        )
+        last: BaseException | None = None
+        for attempt in range(ATTEMPTS):
+            try:
+                return fn()
+            except retryable as exc:
+                last = exc
+                if attempt < ATTEMPTS - 1:
+                    time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            except hx.Unauthorized:
+                raise CredentialsError(
+                    f"Vault at {self.settings.addr} refused the credentials ({what})"
+                ) from None
+        state = "is sealed or down" if isinstance(last, hx.VaultDown) else "cannot be reached"
+        raise SourceUnavailable(
+            f"Vault at {self.settings.addr} {state} ({what}; {ATTEMPTS} attempts, "
+            f"{type(last).__name__})"
+        ) from None
+
+    # --- the token ----------------------------------------------------------------------
+
+    def _ensure_token(self) -> None:
+        if self._expires_at is None:
+            if self.settings.uses_approle:
+                self._login()
+            else:
+                self._lookup_token()
+        remaining = (self._expires_at or 0.0) - time.monotonic()
+        if remaining > max(self._lease_s / 2, 1.0):
+            return
+        if self._renewable and remaining > 0 and self._renew():
+            return
+        if self.settings.uses_approle:
+            self._login()
+        elif remaining <= 0:
+            raise CredentialsError(
+                f"the Vault token (MLGATE_VAULT_TOKEN) for {self.settings.addr} has expired "
+                "and cannot be renewed"
+            )
+
+    def _lookup_token(self) -> None:
+        import hvac.exceptions as hx
+
+        try:
+            data = self._call(self._client.auth.token.lookup_self, "token lookup")["data"]
+        except hx.Forbidden:
+            raise CredentialsError(
+                f"Vault at {self.settings.addr} refused the token (MLGATE_VAULT_TOKEN): "
+                "expired, revoked or unknown"
+            ) from None
+        ttl = float(data.get("ttl") or 0)
+        self._set_lease(ttl, bool(data.get("renewable")))
+
+    def _renew(self) -> bool:
+        import hvac.exceptions as hx
+
+        try:
+            auth = self._call(self._client.auth.token.renew_self, "token renewal")["auth"]
+        except (hx.Forbidden, hx.InvalidRequest):
+            self.stats.failed_renewals += 1
+            return False
+        lease = float(auth.get("lease_duration") or 0)
+        previous = (self._expires_at or 0.0) - time.monotonic()
+        self._set_lease(lease, bool(auth.get("renewable")))
+        self.stats.renewals += 1
+        # Capped by the max TTL, a renewal stops extending the token: log in instead.
+        return lease > previous + 0.5 or not self.settings.uses_approle
+
+    def _login(self) -> None:
+        import hvac.exceptions as hx
+
+        role_id, secret_id = self.settings.role_id, self.settings.secret_id
+        assert role_id is not None and secret_id is not None
+
+        def login() -> dict[str, Any]:
+            response: dict[str, Any] = self._client.auth.approle.login(
+                role_id=role_id.get_secret_value(),
+                secret_id=secret_id.get_secret_value(),
+                mount_point=self.settings.approle_mount,
+                use_token=True,
+            )
+            return response
+
+        try:
+            auth = self._call(login, "AppRole login")["auth"]
+        except (hx.InvalidRequest, hx.Forbidden, hx.InvalidPath):
+            raise CredentialsError(
+                f"Vault at {self.settings.addr} refused the AppRole login "
+                f"(MLGATE_VAULT_ROLE_ID / MLGATE_VAULT_SECRET_ID, mount "
+                f"{self.settings.approle_mount!r})"
+            ) from None
+        self.stats.logins += 1
+        self._set_lease(float(auth.get("lease_duration") or 0), bool(auth.get("renewable")))
+
+    def _set_lease(self, ttl: float, renewable: bool) -> None:
+        self._lease_s = ttl
+        self._renewable = renewable
+        self._expires_at = time.monotonic() + ttl if ttl > 0 else float("inf")
+
+
+_RESOLVER: VaultResolver | None = None
+_RESOLVER_LOCK = threading.Lock()
+
+
+def current_resolver() -> VaultResolver:
+    """The process's resolver, rebuilt when the ``MLGATE_VAULT_*`` settings change.
+
+    Raises:
+        CredentialsError: the settings are incomplete (see ``VaultSettings.from_env``).
+    """
+    global _RESOLVER
+    settings = VaultSettings.from_env()
+    with _RESOLVER_LOCK:
+        if _RESOLVER is None or _RESOLVER.settings != settings:
+            _RESOLVER = VaultResolver(settings)
+        return _RESOLVER
+
+
+def resolve_vault(ref: str) -> SecretStr:
+    """The value a ``vault://mount/path#key`` reference names.
+
+    Raises:
+        CredentialsError, SourceUnavailable: see ``VaultResolver.resolve``.
+    """
+    parsed = parse_vault_ref(ref)
+    try:
+        return current_resolver().resolve(parsed)
+    except ConnectorError:
+        raise
+    except Exception as exc:  # a library error not mapped above: typed, value-free
+        raise SourceUnavailable(
+            f"Vault could not resolve {parsed} ({type(exc).__name__})"
+        ) from None
