@@ -4,8 +4,11 @@ Answers come back as the same typed models the API returns (``XPublic`` classes 
 :mod:`governance.models`); problem details come back as the exceptions of
 :mod:`governance.errors`, matched by ``code``. Connection errors are retried, a few
 times with backoff, only for calls that are safe to repeat (reads, ``PUT``, ``DELETE``,
-and registrations that carry an ``Idempotency-Key``, which the client always sends);
+and every ``POST`` given an ``idempotency_key``; model registration always sends one);
 when the service stays unreachable they raise :class:`GovernanceUnavailable`.
+
+Lists come back as :class:`Page`, a plain ``list`` that also carries ``total``, the
+number of rows the filters match across all pages (the ``X-Total-Count`` header).
 
 Example::
 
@@ -19,8 +22,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -40,6 +44,7 @@ from governance.models import (
     AuditEventPublic,
     DatasetVersionPublic,
     Health,
+    ModelLineage,
     ModelVersionPublic,
     MonitoringResultPublic,
     Policy,
@@ -47,13 +52,14 @@ from governance.models import (
     PrincipalPublic,
     ProjectPublic,
     PromotionRequestPublic,
+    RollbackPublic,
     StageAssignmentPublic,
     StageCurrentPublic,
     TokenCreated,
     VerifyResult,
 )
 
-__all__ = ["GovernanceClient"]
+__all__ = ["GovernanceClient", "Page"]
 
 API_PREFIX = "/api/v1"
 M = TypeVar("M", bound=BaseModel)
@@ -66,6 +72,22 @@ _BY_STATUS: dict[int, type[MlgateError]] = {
     422: InvalidInput,
 }
 _BACKOFF = (0.2, 0.5, 1.0)
+
+
+class Page(list[M], Generic[M]):
+    """One page of a list endpoint: the items, and ``total`` across all pages."""
+
+    def __init__(self, items: list[M], total: int | None) -> None:
+        super().__init__(items)
+        self.total = len(items) if total is None else total
+
+
+def _key(idempotency_key: str | None) -> dict[str, str] | None:
+    return {"Idempotency-Key": idempotency_key} if idempotency_key else None
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def error_from_response(response: httpx.Response) -> MlgateError:
@@ -170,9 +192,27 @@ class GovernanceClient:
     def _one(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         return model.model_validate(self._request(method, path, **kwargs).json())
 
-    def _many(self, model: type[M], path: str, params: dict[str, Any] | None = None) -> list[M]:
+    def _post(
+        self, model: type[M], path: str, body: Any, idempotency_key: str | None, **kwargs: Any
+    ) -> M:
+        # With a key, the server replays the first answer: safe to retry.
+        headers = _key(idempotency_key) or {}
+        headers |= kwargs.pop("headers", None) or {}
+        return self._one(
+            model,
+            "POST",
+            path,
+            json=body,
+            headers=headers or None,
+            idempotent=kwargs.pop("idempotent", None) or idempotency_key is not None,
+            **kwargs,
+        )
+
+    def _many(self, model: type[M], path: str, params: dict[str, Any] | None = None) -> Page[M]:
         response = self._request("GET", path, params=params)
-        return TypeAdapter(list[model]).validate_python(response.json())  # type: ignore[valid-type]
+        items = TypeAdapter(list[model]).validate_python(response.json())  # type: ignore[valid-type]
+        total = response.headers.get("X-Total-Count")
+        return Page(items, int(total) if total and total.isdigit() else None)
 
     # -- identity -----------------------------------------------------------------------
 
@@ -185,20 +225,21 @@ class GovernanceClient:
         return self._one(PrincipalPublic, "GET", "/me")
 
     def create_principal(
-        self, name: str, role: str, kind: str = "human"
+        self, name: str, role: str, kind: str = "human", *, idempotency_key: str | None = None
     ) -> tuple[PrincipalPublic, str]:
-        """Create a principal (admin). Returns it and its token, shown this once."""
-        created = self._one(
-            PrincipalCreated,
-            "POST",
-            "/principals",
-            json={"name": name, "role": role, "kind": kind},
-        )
+        """Create a principal (admin). Returns it and its token, shown this once.
+
+        Raises:
+            SecretNotReplayable: ``idempotency_key`` was used before and the first
+                answer's token cannot be shown again.
+        """
+        body = {"name": name, "role": role, "kind": kind}
+        created = self._post(PrincipalCreated, "/principals", body, idempotency_key)
         return created.principal, created.token
 
-    def create_token(self, name: str) -> TokenCreated:
+    def create_token(self, name: str, *, idempotency_key: str | None = None) -> TokenCreated:
         """Issue another token for principal ``name`` (admin); ``.token`` is shown once."""
-        return self._one(TokenCreated, "POST", f"/principals/{name}/tokens")
+        return self._post(TokenCreated, f"/principals/{name}/tokens", None, idempotency_key)
 
     def revoke_token(self, token_id: int) -> ApiTokenPublic:
         """Revoke a token (your own, or any as admin)."""
@@ -207,23 +248,43 @@ class GovernanceClient:
     # -- projects -----------------------------------------------------------------------
 
     def create_project(
-        self, name: str, description: str = "", policy: dict[str, Any] | None = None
+        self,
+        name: str,
+        description: str = "",
+        policy: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> ProjectPublic:
         """Create a project (developer)."""
         body = {"name": name, "description": description, "policy": policy or {}}
-        return self._one(ProjectPublic, "POST", "/projects", json=body)
+        return self._post(ProjectPublic, "/projects", body, idempotency_key)
 
     def get_project(self, name: str) -> ProjectPublic:
         """One project."""
         return self._one(ProjectPublic, "GET", f"/projects/{name}")
 
-    def list_projects(self, *, limit: int = 100, offset: int = 0) -> list[ProjectPublic]:
+    def list_projects(self, *, limit: int = 100, offset: int = 0) -> Page[ProjectPublic]:
         """Projects by name."""
         return self._many(ProjectPublic, "/projects", {"limit": limit, "offset": offset})
 
-    def update_policy(self, name: str, policy: dict[str, Any]) -> ProjectPublic:
-        """Replace a project's promotion policy (developer)."""
-        return self._one(ProjectPublic, "PUT", f"/projects/{name}/policy", json=policy)
+    def update_policy(
+        self, name: str, policy: dict[str, Any], *, if_match: int | str | None = None
+    ) -> ProjectPublic:
+        """Replace a project's promotion policy (developer).
+
+        Args:
+            if_match: the project's ``revision`` as read (its ETag); the update is refused
+                with :class:`PreconditionFailed` if it changed since. None overwrites
+                whatever is there (``If-Match: *``).
+        """
+        tag = "*" if if_match is None else f'"{str(if_match).strip(chr(34))}"'
+        return self._one(
+            ProjectPublic,
+            "PUT",
+            f"/projects/{name}/policy",
+            json=policy,
+            headers={"If-Match": tag},
+        )
 
     def ensure_project(
         self, name: str, description: str = "", policy: dict[str, Any] | None = None
@@ -238,7 +299,9 @@ class GovernanceClient:
             except Conflict:  # created meanwhile by someone else
                 current = self.get_project(name)
         if current.policy != wanted:
-            current = self.update_policy(name, wanted.model_dump(mode="json"))
+            current = self.update_policy(
+                name, wanted.model_dump(mode="json"), if_match=current.revision
+            )
         return current
 
     # -- datasets -----------------------------------------------------------------------
@@ -262,14 +325,12 @@ class GovernanceClient:
             "row_count": row_count,
             "contract_version": contract_version,
         }
-        # Deduplicated by content hash on the server, hence safe to retry.
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return self._one(
+        # Deduplicated by content hash on the server, hence safe to retry even without a key.
+        return self._post(
             DatasetVersionPublic,
-            "POST",
             f"/projects/{project}/datasets",
-            json=body,
-            headers=headers,
+            body,
+            idempotency_key,
             idempotent=True,
         )
 
@@ -278,21 +339,33 @@ class GovernanceClient:
         return self._one(DatasetVersionPublic, "GET", f"/projects/{project}/datasets/{version}")
 
     def list_datasets(
-        self, project: str, *, limit: int = 100, offset: int = 0
-    ) -> list[DatasetVersionPublic]:
-        """Dataset versions, newest first."""
-        params = {"limit": limit, "offset": offset}
+        self,
+        project: str,
+        *,
+        validation_status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[DatasetVersionPublic]:
+        """Dataset versions, newest first, optionally of one validation status."""
+        params = _params(validation_status=validation_status, limit=limit, offset=offset)
         return self._many(DatasetVersionPublic, f"/projects/{project}/datasets", params)
 
     def record_validation(
-        self, project: str, version: int, *, passed: bool, summary: dict[str, Any]
+        self,
+        project: str,
+        version: int,
+        *,
+        passed: bool,
+        summary: dict[str, Any],
+        idempotency_key: str | None = None,
     ) -> DatasetVersionPublic:
-        """Record whether a dataset version passed validation."""
-        return self._one(
+        """Record whether a dataset version passed validation (a later result replaces it)."""
+        return self._post(
             DatasetVersionPublic,
-            "POST",
             f"/projects/{project}/datasets/{version}/validation",
-            json={"passed": passed, "summary": summary},
+            {"passed": passed, "summary": summary},
+            idempotency_key,
+            # Recording the same outcome twice leaves the same state: safe to retry.
             idempotent=True,
         )
 
@@ -328,37 +401,69 @@ class GovernanceClient:
             "flow_run_id": flow_run_id,
         }
         key = idempotency_key or str(uuid.uuid4())
-        return self._one(
-            ModelVersionPublic,
-            "POST",
-            f"/projects/{project}/models",
-            json=body,
-            headers={"Idempotency-Key": key},
-            idempotent=True,
-        )
+        return self._post(ModelVersionPublic, f"/projects/{project}/models", body, key)
 
     def get_model(self, project: str, version: int) -> ModelVersionPublic:
         """One model version."""
         return self._one(ModelVersionPublic, "GET", f"/projects/{project}/models/{version}")
 
     def list_models(
-        self, project: str, *, limit: int = 100, offset: int = 0
-    ) -> list[ModelVersionPublic]:
-        """Model versions, newest first."""
-        params = {"limit": limit, "offset": offset}
+        self,
+        project: str,
+        *,
+        stage: str | None = None,
+        algorithm: str | None = None,
+        trained_by: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[ModelVersionPublic]:
+        """Model versions, newest first, filtered (``stage``: the version holding it now)."""
+        params = _params(
+            stage=stage,
+            algorithm=algorithm,
+            trained_by=trained_by,
+            created_after=None if created_after is None else created_after.isoformat(),
+            created_before=None if created_before is None else created_before.isoformat(),
+            limit=limit,
+            offset=offset,
+        )
         return self._many(ModelVersionPublic, f"/projects/{project}/models", params)
+
+    def lineage(self, project: str, version: int) -> ModelLineage:
+        """What trained ``project@version``, its promotion requests and stage history."""
+        return self._one(ModelLineage, "GET", f"/projects/{project}/models/{version}/lineage")
 
     # -- promotion ----------------------------------------------------------------------
 
     def request_promotion(
-        self, project: str, model_version: int, *, stage: str = "production", comment: str = ""
+        self,
+        project: str,
+        model_version: int,
+        *,
+        stage: str = "production",
+        comment: str = "",
+        flow_run_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> PromotionRequestPublic:
-        """Open a promotion request; check ``.status`` (``pending`` or ``blocked``)."""
-        return self._one(
+        """Open a promotion request; check ``.status`` (``pending`` or ``blocked``).
+
+        Args:
+            flow_run_id: the Prefect flow run that waits on the request; governance
+                resumes it (``run_input={"request_id": …}``) once the request is decided.
+        """
+        body = {
+            "model_version": model_version,
+            "stage": stage,
+            "comment": comment,
+            "flow_run_id": flow_run_id,
+        }
+        return self._post(
             PromotionRequestPublic,
-            "POST",
             f"/projects/{project}/promotion-requests",
-            json={"model_version": model_version, "stage": stage, "comment": comment},
+            body,
+            idempotency_key,
         )
 
     def get_promotion_request(self, request_id: uuid.UUID | str) -> PromotionRequestPublic:
@@ -366,23 +471,43 @@ class GovernanceClient:
         return self._one(PromotionRequestPublic, "GET", f"/promotion-requests/{request_id}")
 
     def list_promotion_requests(
-        self, project: str, status: str | None = None, *, limit: int = 100, offset: int = 0
-    ) -> list[PromotionRequestPublic]:
-        """A project's requests, newest first, optionally of one status."""
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
-        if status is not None:
-            params["status"] = status
+        self,
+        project: str,
+        status: str | None = None,
+        *,
+        stage: str | None = None,
+        model_version: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[PromotionRequestPublic]:
+        """A project's requests, newest first, optionally of one status, stage or model."""
+        params = _params(
+            status=status, stage=stage, model_version=model_version, limit=limit, offset=offset
+        )
         return self._many(PromotionRequestPublic, f"/projects/{project}/promotion-requests", params)
 
     def decide(
-        self, request_id: uuid.UUID | str, decision: str, comment: str = ""
+        self,
+        request_id: uuid.UUID | str,
+        decision: str,
+        comment: str = "",
+        *,
+        if_match: int | str | None = None,
+        idempotency_key: str | None = None,
     ) -> PromotionRequestPublic:
-        """Approve or reject (approver). Returns the request as it stands afterwards."""
-        return self._one(
+        """Approve or reject (approver). Returns the request as it stands afterwards.
+
+        Args:
+            if_match: the request's ``revision`` as read; if it changed since, the decision
+                is refused with :class:`PreconditionFailed`.
+        """
+        headers = None if if_match is None else {"If-Match": f'"{str(if_match).strip(chr(34))}"'}
+        return self._post(
             PromotionRequestPublic,
-            "POST",
             f"/promotion-requests/{request_id}/decisions",
-            json={"decision": decision, "comment": comment},
+            {"decision": decision, "comment": comment},
+            idempotency_key,
+            headers=headers,
         )
 
     # -- stages -------------------------------------------------------------------------
@@ -400,13 +525,37 @@ class GovernanceClient:
             return None
 
     def stage_history(
-        self, project: str, stage: str | None = None, *, limit: int = 100, offset: int = 0
-    ) -> list[StageAssignmentPublic]:
+        self,
+        project: str,
+        stage: str | None = None,
+        *,
+        model_version: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[StageAssignmentPublic]:
         """Every assignment of the project, newest first, ended ones included."""
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
-        if stage is not None:
-            params["stage"] = stage
+        params = _params(stage=stage, model_version=model_version, limit=limit, offset=offset)
         return self._many(StageAssignmentPublic, f"/projects/{project}/stages", params)
+
+    def rollback(
+        self,
+        project: str,
+        stage: str = "production",
+        *,
+        comment: str = "",
+        idempotency_key: str | None = None,
+    ) -> RollbackPublic:
+        """Give ``stage`` back to the model version that held it before (approver).
+
+        Raises:
+            Conflict: nothing holds the stage, or nothing held it before.
+        """
+        return self._post(
+            RollbackPublic,
+            f"/projects/{project}/stages/{stage}/rollback",
+            {"comment": comment},
+            idempotency_key,
+        )
 
     # -- monitoring ---------------------------------------------------------------------
 
@@ -421,8 +570,9 @@ class GovernanceClient:
         report_uri: str | None = None,
         json_uri: str | None = None,
         details: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> MonitoringResultPublic:
-        """Record a drift result for a model version."""
+        """Record a drift result for a model version (a breach is audited as an alert)."""
         body = {
             "model_version": model_version,
             "kind": "drift",
@@ -433,22 +583,51 @@ class GovernanceClient:
             "json_uri": json_uri,
             "details": details or {},
         }
-        return self._one(
-            MonitoringResultPublic, "POST", f"/projects/{project}/monitoring", json=body
+        return self._post(
+            MonitoringResultPublic, f"/projects/{project}/monitoring", body, idempotency_key
         )
 
     def list_monitoring(
-        self, project: str, *, limit: int = 100, offset: int = 0
-    ) -> list[MonitoringResultPublic]:
-        """Monitoring results, newest first."""
-        params = {"limit": limit, "offset": offset}
+        self,
+        project: str,
+        *,
+        model_version: int | None = None,
+        dataset_drift: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[MonitoringResultPublic]:
+        """Monitoring results, newest first, optionally filtered."""
+        params = _params(
+            model_version=model_version,
+            dataset_drift=None if dataset_drift is None else str(dataset_drift).lower(),
+            limit=limit,
+            offset=offset,
+        )
         return self._many(MonitoringResultPublic, f"/projects/{project}/monitoring", params)
 
     # -- audit --------------------------------------------------------------------------
 
-    def audit_events(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEventPublic]:
-        """Audit events after ``after_seq`` in chain order."""
-        params = {"after_seq": after_seq, "limit": limit}
+    def audit_events(
+        self,
+        after_seq: int = 0,
+        limit: int = 1000,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        offset: int = 0,
+    ) -> Page[AuditEventPublic]:
+        """Audit events after ``after_seq`` in chain order, optionally filtered."""
+        params = _params(
+            after_seq=after_seq,
+            limit=limit,
+            action=action,
+            actor=actor,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            offset=offset,
+        )
         return self._many(AuditEventPublic, "/audit/events", params)
 
     def verify_audit(self) -> VerifyResult:

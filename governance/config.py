@@ -32,6 +32,29 @@ class Settings(BaseSettings):
         description="lifetime of new API tokens in days (None: tokens do not expire)",
     )
     echo_sql: bool = Field(False, description="log every SQL statement (debugging only)")
+    prefect_api_url: str | None = Field(
+        None,
+        description="Prefect API (e.g. http://127.0.0.1:4200/api): a flow run waiting on a "
+        "promotion request is resumed there once the request is decided",
+    )
+    expiry_sweep_seconds: float = Field(
+        5.0,
+        ge=0.05,
+        le=3600,
+        description="how often the server expires overdue pending promotion requests",
+    )
+    resume_attempts: int = Field(
+        4, ge=1, le=10, description="tries of each flow-run resume call (backoff in between)"
+    )
+
+    @field_validator("prefect_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("prefect_api_url must be an http:// or https:// URL")
+        return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod

@@ -5,7 +5,11 @@
     MlgateError             mlgate_error            500
      ├── NotFound           not_found               404  the named object does not exist
      ├── Conflict           conflict                409  state forbids it (duplicate, not pending)
+     │    └── SecretNotReplayable  secret_not_replayable  409  replay would need a shown-once token
      ├── InvalidInput       invalid_input           422  malformed or out-of-bounds request
+     │    └── IdempotencyKeyReused  idempotency_key_reused  422  same key, different request
+     ├── PreconditionFailed precondition_failed     412  If-Match names a stale revision
+     ├── PreconditionRequired  precondition_required  428  the update needs If-Match
      ├── PermissionDenied   permission_denied       403  role too low, or separation of duties
      ├── Unauthenticated    unauthenticated         401  no token, or unknown/expired/revoked
      └── GovernanceUnavailable  governance_unavailable  503  (client) service cannot be reached
@@ -24,10 +28,14 @@ __all__ = [
     "ERRORS_BY_CODE",
     "Conflict",
     "GovernanceUnavailable",
+    "IdempotencyKeyReused",
     "InvalidInput",
     "MlgateError",
     "NotFound",
     "PermissionDenied",
+    "PreconditionFailed",
+    "PreconditionRequired",
+    "SecretNotReplayable",
     "Unauthenticated",
 ]
 
@@ -68,6 +76,38 @@ class InvalidInput(MlgateError):
     title: ClassVar[str] = "Invalid input"
 
 
+class IdempotencyKeyReused(InvalidInput):
+    """An ``Idempotency-Key`` was already used by this principal for a different request."""
+
+    code: ClassVar[str] = "idempotency_key_reused"
+    status: ClassVar[int] = 422
+    title: ClassVar[str] = "Idempotency key reused"
+
+
+class SecretNotReplayable(Conflict):
+    """A repeated request whose first answer held a token, which is never stored."""
+
+    code: ClassVar[str] = "secret_not_replayable"
+    status: ClassVar[int] = 409
+    title: ClassVar[str] = "Secret not replayable"
+
+
+class PreconditionFailed(MlgateError):
+    """``If-Match`` names a revision older than the resource's current one."""
+
+    code: ClassVar[str] = "precondition_failed"
+    status: ClassVar[int] = 412
+    title: ClassVar[str] = "Precondition failed"
+
+
+class PreconditionRequired(MlgateError):
+    """An update that must say which revision it replaces (``If-Match``) did not."""
+
+    code: ClassVar[str] = "precondition_required"
+    status: ClassVar[int] = 428
+    title: ClassVar[str] = "Precondition required"
+
+
 class PermissionDenied(MlgateError):
     """The caller is known but may not do this (role too low, separation of duties)."""
 
@@ -99,6 +139,10 @@ ERRORS_BY_CODE: dict[str, type[MlgateError]] = {
         NotFound,
         Conflict,
         InvalidInput,
+        IdempotencyKeyReused,
+        SecretNotReplayable,
+        PreconditionFailed,
+        PreconditionRequired,
         PermissionDenied,
         Unauthenticated,
         GovernanceUnavailable,

@@ -9,16 +9,19 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance import __version__
 from governance.api.deps import authorize
-from governance.api.permissions import API_PREFIX, matrix_mismatches
+from governance.api.idempotency import Replay
+from governance.api.permissions import API_PREFIX, matrix_mismatches, required_role
 from governance.api.routes import api_router
 from governance.config import Settings, get_settings
 from governance.db import create_db_engine, init_db
 from governance.errors import MlgateError
+from governance.services.resume import ResumeNotifier
+from governance.services.sweeper import ExpirySweeper
 
 __all__ = ["PROBLEM_JSON", "api_routes", "create_app", "problem"]
 
@@ -77,6 +80,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, exc.status_code, code, title, detail)
 
 
+async def _replay(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Replay)
+    return Response(
+        exc.body,
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log; the caller learns nothing about internals.
     log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -94,20 +107,91 @@ def api_routes(app: FastAPI) -> list[tuple[str, str]]:
     ]
 
 
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details with a stable error code",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_PROBLEMS = {
+    "400": "malformed request (a body that cannot be parsed)",
+    "401": "no valid API token",
+    "403": "role too low, or separation of duties",
+    "404": "the named object does not exist",
+    "405": "method not allowed",
+    "409": "the current state forbids it",
+    "412": "If-Match names a stale revision",
+    "422": "invalid input (the parameter or field is named)",
+    "428": "If-Match is required",
+}
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Declare the problem-details answers of every operation in the OpenAPI document."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = base()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
+        ref = {"$ref": "#/components/schemas/Problem"}
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                try:
+                    guarded = required_role(method, path) is not None
+                except KeyError:
+                    guarded = True
+                responses = operation.setdefault("responses", {})
+                for code, text in _PROBLEMS.items():
+                    if code == "401" and not guarded:
+                        continue
+                    responses[code] = {
+                        "description": text,
+                        "content": {PROBLEM_JSON: {"schema": ref}},
+                    }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the governance app for ``settings`` (default: from the environment).
 
     Creates missing tables, and refuses to start when a route is missing from the role
-    matrix.
+    matrix. While it runs, the server expires overdue promotion requests in the
+    background and resumes the flow runs waiting on decided ones.
     """
     settings = settings or get_settings()
     engine = create_db_engine(settings.database_url, echo=settings.echo_sql)
     init_db(engine)
+    notifier = ResumeNotifier(engine, settings.prefect_api_url, settings.resume_attempts)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        sweeper = ExpirySweeper(engine, notifier, settings.expiry_sweep_seconds)
+        sweeper.start()
+        try:
+            yield
+        finally:
+            sweeper.stop()
+            notifier.close()
+            engine.dispose()
 
     app = FastAPI(
         title="mlgate governance",
@@ -122,7 +206,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.notifier = notifier
     app.include_router(api_router)
+    _document_problems(app)
+    app.add_exception_handler(Replay, _replay)
     app.add_exception_handler(MlgateError, _mlgate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

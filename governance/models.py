@@ -194,6 +194,7 @@ class ProjectCreate(ProjectBase):
 class Project(ProjectBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     policy: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    revision: int = Field(default=1, description="bumped on every update; the ETag")
     created_by: str = Field(foreign_key="principal.name")
     created_at: datetime = _ts()
 
@@ -201,6 +202,7 @@ class Project(ProjectBase, table=True):
 class ProjectPublic(ProjectBase):
     id: int
     policy: Policy
+    revision: int = Field(default=1, description="bumped on every update; sent as the ETag")
     created_by: str
     created_at: datetime
 
@@ -314,6 +316,10 @@ class PromotionRequestCreate(SQLModel):
     model_version: int = Field(ge=1)
     stage: Stage = Stage.production
     comment: str = Field(default="", max_length=2000)
+    flow_run_id: uuid.UUID | None = Field(
+        default=None,
+        description="Prefect flow run waiting on this request; resumed once it is decided",
+    )
 
 
 class PromotionRequest(SQLModel, table=True):
@@ -333,8 +339,10 @@ class PromotionRequest(SQLModel, table=True):
     checks: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     required_approvals: int = 1
     comment: str = ""
+    flow_run_id: uuid.UUID | None = Field(default=None)
+    revision: int = Field(default=1, description="bumped on every change; the ETag")
     created_at: datetime = _ts()
-    expires_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
@@ -373,6 +381,8 @@ class PromotionRequestPublic(SQLModel):
     checks: list[Check]
     required_approvals: int
     comment: str
+    flow_run_id: uuid.UUID | None = None
+    revision: int = Field(default=1, description="bumped on every change; sent as the ETag")
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None
@@ -403,6 +413,11 @@ class StageAssignment(SQLModel, table=True):
     stage: Stage = Field(sa_type=_enum(Stage))
     assigned_by: str = Field(foreign_key="principal.name")
     request_id: uuid.UUID | None = Field(default=None, foreign_key="promotion_request.id")
+    restores_id: int | None = Field(
+        default=None,
+        foreign_key="stage_assignment.id",
+        description="for a rollback: the earlier assignment this one restores",
+    )
     assigned_at: datetime = _ts()
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_reason: str | None = None
@@ -415,15 +430,68 @@ class StageAssignmentPublic(SQLModel):
     stage: Stage
     assigned_by: str
     request_id: uuid.UUID | None
+    restores_id: int | None = None
     assigned_at: datetime
     ended_at: datetime | None
     ended_reason: str | None
+
+
+class RollbackCreate(SQLModel):
+    comment: str = Field(default="", max_length=2000, description="why the stage is rolled back")
+
+
+class RollbackPublic(SQLModel):
+    """What a rollback did: the assignment it ended and the one it created."""
+
+    project: str
+    stage: Stage
+    from_model_version: int
+    to_model_version: int
+    ended: StageAssignmentPublic
+    current: StageAssignmentPublic
 
 
 class StageCurrentPublic(StageAssignmentPublic):
     """The current assignment of a stage, with the model version it points to."""
 
     model: ModelVersionPublic
+
+
+class ModelLineage(SQLModel):
+    """Everything governance knows about where a model version came from and went."""
+
+    model: ModelVersionPublic
+    datasets: list[DatasetVersionPublic] = Field(description="the data that trained it")
+    code_version: str
+    flow_run_id: str | None
+    trained_by: str
+    promotion_requests: list[PromotionRequestPublic] = Field(
+        description="oldest first, each with its checks and decisions"
+    )
+    stage_history: list[StageAssignmentPublic] = Field(
+        description="when it held which stage, oldest first (ended_at None: holds it now)"
+    )
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The stored answer to a POST sent with an ``Idempotency-Key``, per principal."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (sa.UniqueConstraint("principal", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    principal: str = Field(foreign_key="principal.name", max_length=63)
+    key: str = Field(max_length=200)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=1000)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_body: str = Field(sa_type=sa.Text)
+    secret_withheld: bool = False
+    created_at: datetime = _ts()
 
 
 # --------------------------------------------------------------------------- monitoring

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import uvicorn
@@ -48,11 +49,20 @@ def _free_port(host: str) -> int:
 
 
 def start_in_thread(
-    database_url: str, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 30.0
+    database_url: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    startup_timeout: float = 30.0,
+    **settings: Any,
 ) -> RunningServer:
-    """Start the server and wait until ``/api/v1/health`` answers; call ``stop()`` after."""
+    """Start the server and wait until ``/api/v1/health`` answers; call ``stop()`` after.
+
+    Args:
+        settings: further :class:`Settings` fields, e.g. ``prefect_api_url``.
+    """
     port = port or _free_port(host)
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(Settings(database_url=database_url, **settings))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"governance-{port}", daemon=True)
@@ -75,13 +85,14 @@ def start_in_thread(
 
 @contextmanager
 def serve_in_thread(
-    database_url: str, host: str = "127.0.0.1", port: int = 0
+    database_url: str, host: str = "127.0.0.1", port: int = 0, **settings: Any
 ) -> Iterator[RunningServer]:
     """Run governance on ``database_url`` for the duration of the ``with`` block.
 
-    ``port=0`` picks a free port; the URL is ``server.url``.
+    ``port=0`` picks a free port; the URL is ``server.url``. ``settings`` are further
+    :class:`Settings` fields.
     """
-    running = start_in_thread(database_url, host, port)
+    running = start_in_thread(database_url, host, port, **settings)
     try:
         yield running
     finally:

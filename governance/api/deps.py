@@ -5,26 +5,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from governance.api.permissions import required_role
 from governance.config import Settings
-from governance.db import session_scope
-from governance.errors import PermissionDenied, Unauthenticated
+from governance.errors import InvalidInput, PermissionDenied, PreconditionRequired, Unauthenticated
 from governance.models import Principal
 from governance.services.principals import authenticate
+from governance.services.resume import NOTIFIER_KEY
+from governance.services.uow import GovSession
 
 __all__ = [
     "MAX_LIMIT",
     "CurrentPrincipal",
+    "IfMatchOptional",
+    "IfMatchRequired",
     "Limit",
     "Offset",
     "SessionDep",
     "SettingsDep",
     "authorize",
+    "set_etag",
+    "set_total",
 ]
 
 MAX_LIMIT = 1000
@@ -35,7 +40,13 @@ _bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: B
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request; whatever a service did not commit is rolled back."""
     engine: Engine = request.app.state.engine
-    yield from session_scope(engine)
+    with GovSession(engine, expire_on_commit=False) as session:
+        session.info[NOTIFIER_KEY] = getattr(request.app.state, "notifier", None)
+        try:
+            yield session
+        except Exception:
+            session.rollback()
+            raise
 
 
 def get_settings(request: Request) -> Settings:
@@ -88,3 +99,49 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 Offset = Annotated[int, Query(ge=0, description="rows to skip")]
+
+
+def set_total(response: Response, total: int) -> None:
+    """Say how many rows the list's filters match, across all pages."""
+    response.headers["X-Total-Count"] = str(total)
+
+
+def set_etag(response: Response, revision: int) -> None:
+    """Send a resource's revision as its (strong) ETag."""
+    response.headers["ETag"] = f'"{revision}"'
+
+
+def _parse_if_match(value: str) -> int | None:
+    # RFC 9110: "*" matches any current representation; otherwise an entity tag.
+    text = value.strip()
+    if text == "*":
+        return None
+    tag = text.removeprefix("W/").strip('"')
+    if not tag.isdigit() or len(tag) > 18:
+        raise InvalidInput(f'If-Match must be "*" or an ETag such as "3", got {value[:40]!r}')
+    return int(tag)
+
+
+_IF_MATCH_DOC = 'the ETag (revision) last read, e.g. "3"; "*" means any revision'
+
+
+def if_match_required(
+    if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
+) -> int | None:
+    """The revision an update replaces; 428 when the header is missing (``*``: any)."""
+    if if_match is None:
+        raise PreconditionRequired(
+            'this update needs an If-Match header: the ETag you read, or "*" to overwrite'
+        )
+    return _parse_if_match(if_match)
+
+
+def if_match_optional(
+    if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
+) -> int | None:
+    """The revision a change expects, if the caller sent one."""
+    return None if if_match is None else _parse_if_match(if_match)
+
+
+IfMatchRequired = Annotated[int | None, Depends(if_match_required)]
+IfMatchOptional = Annotated[int | None, Depends(if_match_optional)]

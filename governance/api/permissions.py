@@ -12,11 +12,13 @@ from collections.abc import Iterable
 
 from governance.models import Role
 
-__all__ = ["API_PREFIX", "ROUTE_ROLES", "matrix_mismatches", "required_role"]
+__all__ = ["API_PREFIX", "PROMOTE", "ROUTE_ROLES", "matrix_mismatches", "required_role"]
 
 API_PREFIX = "/api/v1"
 _P = API_PREFIX
 _PROJECT = f"{_P}/projects/{{project}}"
+# Moving a model between stages, by approving it there or by rolling a stage back.
+PROMOTE = Role.approver
 
 ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", f"{_P}/health"): None,
@@ -40,14 +42,16 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", f"{_PROJECT}/models"): Role.viewer,
     ("POST", f"{_PROJECT}/models"): Role.developer,
     ("GET", f"{_PROJECT}/models/{{version}}"): Role.viewer,
+    ("GET", f"{_PROJECT}/models/{{version}}/lineage"): Role.viewer,
     # promotion
     ("GET", f"{_PROJECT}/promotion-requests"): Role.viewer,
     ("POST", f"{_PROJECT}/promotion-requests"): Role.developer,
     ("GET", f"{_P}/promotion-requests/{{request_id}}"): Role.viewer,
-    ("POST", f"{_P}/promotion-requests/{{request_id}}/decisions"): Role.approver,
+    ("POST", f"{_P}/promotion-requests/{{request_id}}/decisions"): PROMOTE,
     # stages
     ("GET", f"{_PROJECT}/stages"): Role.viewer,
     ("GET", f"{_PROJECT}/stages/{{stage}}"): Role.viewer,
+    ("POST", f"{_PROJECT}/stages/{{stage}}/rollback"): PROMOTE,
     # monitoring
     ("GET", f"{_PROJECT}/monitoring"): Role.viewer,
     ("POST", f"{_PROJECT}/monitoring"): Role.developer,

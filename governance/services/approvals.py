@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from governance.db import utcnow
-from governance.errors import Conflict, NotFound, PermissionDenied
+from governance.errors import Conflict, NotFound, PermissionDenied, PreconditionFailed
 from governance.models import (
     Check,
     Decision,
@@ -36,12 +36,16 @@ from governance.models import (
     StageAssignment,
 )
 from governance.services import audit
+from governance.services.pages import Page, page
 from governance.services.projects import get_project, lock_project
 from governance.services.registry import get_dataset, get_model
+from governance.services.resume import resume_after_commit
 
 __all__ = [
+    "current_assignment",
     "decide",
     "evaluate_policy",
+    "expire_overdue",
     "get_request",
     "list_requests",
     "request_promotion",
@@ -130,6 +134,8 @@ def to_public(session: Session, request: PromotionRequest) -> PromotionRequestPu
         checks=[Check.model_validate(c) for c in request.checks],
         required_approvals=request.required_approvals,
         comment=request.comment,
+        flow_run_id=request.flow_run_id,
+        revision=request.revision,
         created_at=request.created_at,
         expires_at=request.expires_at,
         decided_at=request.decided_at,
@@ -138,7 +144,8 @@ def to_public(session: Session, request: PromotionRequest) -> PromotionRequestPu
     )
 
 
-def _current(session: Session, project: str, stage: Stage) -> StageAssignment | None:
+def current_assignment(session: Session, project: str, stage: Stage) -> StageAssignment | None:
+    """The assignment that holds ``stage`` of ``project`` now, if any."""
     return session.exec(
         select(StageAssignment).where(
             StageAssignment.project == project,
@@ -167,7 +174,7 @@ def request_promotion(
     """
     row = get_project(session, project)
     model = get_model(session, project, body.model_version)
-    current = _current(session, project, body.stage)
+    current = current_assignment(session, project, body.stage)
     if current is not None and current.model_version == model.version:
         raise Conflict(
             f"model version {project}@{model.version} is already promoted to {body.stage.value}"
@@ -185,6 +192,7 @@ def request_promotion(
         checks=[c.model_dump() for c in checks],
         required_approvals=policy.required_approvals,
         comment=body.comment,
+        flow_run_id=body.flow_run_id,
         created_at=now,
         expires_at=now + timedelta(hours=ttl),
     )
@@ -203,6 +211,7 @@ def request_promotion(
             "status": request.status.value,
             "checks": request.checks,
             "expires_at": request.expires_at.isoformat(),
+            "flow_run_id": None if body.flow_run_id is None else str(body.flow_run_id),
         },
     )
     session.commit()
@@ -222,42 +231,108 @@ def get_request(session: Session, request_id: uuid.UUID) -> PromotionRequest:
 
 
 def list_requests(
-    session: Session, project: str, *, status: RequestStatus | None, limit: int, offset: int
-) -> list[PromotionRequest]:
-    """A project's promotion requests, newest first, optionally of one status."""
+    session: Session,
+    project: str,
+    *,
+    status: RequestStatus | None,
+    stage: Stage | None = None,
+    model_version: int | None = None,
+    limit: int,
+    offset: int,
+) -> Page[PromotionRequest]:
+    """A project's promotion requests, newest first, optionally filtered."""
     get_project(session, project)
     statement = select(PromotionRequest).where(PromotionRequest.project == project)
     if status is not None:
         statement = statement.where(PromotionRequest.status == status)
-    statement = (
-        statement.order_by(col(PromotionRequest.created_at).desc()).offset(offset).limit(limit)
+    if stage is not None:
+        statement = statement.where(PromotionRequest.stage == stage)
+    if model_version is not None:
+        statement = statement.where(PromotionRequest.model_version == model_version)
+    statement = statement.order_by(
+        col(PromotionRequest.created_at).desc(), col(PromotionRequest.id)
     )
-    return list(session.exec(statement).all())
+    return page(session, statement, limit=limit, offset=offset)
 
 
-def _expire(session: Session, actor: Principal, request: PromotionRequest, now: datetime) -> None:
+def _expire(session: Session, actor: str, request: PromotionRequest, now: datetime) -> None:
+    # The caller commits.
     request.status = RequestStatus.expired
     request.decided_at = now
+    request.revision += 1
     session.add(request)
     audit.append(
         session,
-        actor.name,
+        actor,
         "promotion_request.expired",
         "promotion_request",
         str(request.id),
         {"expires_at": request.expires_at.isoformat()},
     )
-    session.commit()
+    resume_after_commit(session, request)
+
+
+def expire_overdue(session: Session, *, limit: int = 100) -> list[uuid.UUID]:
+    """Expire pending requests past their expiry (actor ``system``), one project at a time.
+
+    Returns:
+        The ids of the requests expired.
+    """
+    now = utcnow()
+    overdue = session.exec(
+        select(PromotionRequest.project)
+        .where(
+            PromotionRequest.status == RequestStatus.pending,
+            col(PromotionRequest.expires_at) <= now,
+        )
+        .distinct()
+    ).all()
+    session.rollback()  # end the read before taking locks project by project
+    expired: list[uuid.UUID] = []
+    for project in overdue:
+        lock_project(session, project)
+        rows = session.exec(
+            select(PromotionRequest)
+            .where(
+                PromotionRequest.project == project,
+                PromotionRequest.status == RequestStatus.pending,
+                col(PromotionRequest.expires_at) <= now,
+            )
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        ).all()
+        for request in rows:
+            _expire(session, "system", request, now)
+            expired.append(request.id)
+        session.commit()
+    return expired
+
+
+def _check_revision(request: PromotionRequest, if_match: int | None) -> None:
+    if if_match is not None and if_match != request.revision:
+        raise PreconditionFailed(
+            f"promotion request {request.id} is at revision {request.revision}, "
+            f"not {if_match} (If-Match): it changed since it was read"
+        )
 
 
 def decide(
-    session: Session, *, actor: Principal, request_id: uuid.UUID, body: DecisionCreate
+    session: Session,
+    *,
+    actor: Principal,
+    request_id: uuid.UUID,
+    body: DecisionCreate,
+    if_match: int | None = None,
 ) -> PromotionRequest:
     """Record an approver's decision; on the last approval needed, assign the stage.
+
+    Args:
+        if_match: the revision the caller last saw; None decides whatever the revision.
 
     Raises:
         NotFound: no such request.
         PermissionDenied: separation of duties (the caller requested it or trained the model).
+        PreconditionFailed: ``if_match`` is not the request's current revision.
         Conflict: the request is not pending, has expired, or the caller already decided it.
     """
     project = get_request(session, request_id).project
@@ -281,12 +356,14 @@ def decide(
         )
     now = utcnow()
     if request.status == RequestStatus.pending and request.expires_at <= now:
-        _expire(session, actor, request, now)
+        _expire(session, actor.name, request, now)
+        session.commit()
         raise Conflict(
             f"promotion request {request_id} expired at {request.expires_at.isoformat()}"
         )
     if request.status != RequestStatus.pending:
         raise Conflict(f"promotion request {request_id} is {request.status.value}, not pending")
+    _check_revision(request, if_match)
     already = session.exec(
         select(Decision).where(Decision.request_id == request_id, Decision.principal == actor.name)
     ).first()
@@ -321,6 +398,7 @@ def decide(
             request.status = RequestStatus.approved
             request.decided_at = now
             assigned = True
+    request.revision += 1
     session.add(request)
     audit.append(
         session,
@@ -334,9 +412,11 @@ def decide(
             "status": request.status.value,
         },
     )
-    if assigned:
-        _assign(session, actor, request, now)
+    if request.status != RequestStatus.pending:
+        resume_after_commit(session, request)
     try:
+        if assigned:
+            _assign(session, actor, request, now)
         session.commit()
     except IntegrityError as exc:  # the partial unique index caught a race
         session.rollback()
@@ -349,7 +429,7 @@ def decide(
 def _assign(
     session: Session, actor: Principal, request: PromotionRequest, now: datetime
 ) -> StageAssignment:
-    current = _current(session, request.project, request.stage)
+    current = current_assignment(session, request.project, request.stage)
     replaced: int | None = None
     if current is not None:
         current.ended_at = now

@@ -6,9 +6,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from governance.db import is_postgres
-from governance.errors import Conflict, NotFound
+from governance.errors import Conflict, NotFound, PreconditionFailed
 from governance.models import Policy, Principal, Project, ProjectCreate, ProjectPublic
 from governance.services import audit
+from governance.services.pages import Page, page
 
 __all__ = [
     "create_project",
@@ -54,10 +55,9 @@ def lock_project(session: Session, name: str) -> Project:
     return project
 
 
-def list_projects(session: Session, *, limit: int, offset: int) -> list[Project]:
+def list_projects(session: Session, *, limit: int, offset: int) -> Page[Project]:
     """Projects by name."""
-    statement = select(Project).order_by(col(Project.name)).offset(offset).limit(limit)
-    return list(session.exec(statement).all())
+    return page(session, select(Project).order_by(col(Project.name)), limit=limit, offset=offset)
 
 
 def create_project(session: Session, *, actor: Principal, body: ProjectCreate) -> Project:
@@ -91,19 +91,36 @@ def create_project(session: Session, *, actor: Principal, body: ProjectCreate) -
     return project
 
 
-def update_policy(session: Session, *, actor: Principal, name: str, policy: Policy) -> Project:
+def update_policy(
+    session: Session, *, actor: Principal, name: str, policy: Policy, if_match: int | None
+) -> Project:
     """Replace a project's promotion policy; the audit event keeps the old and new policy.
+
+    Args:
+        if_match: the revision the caller read; None replaces whatever the revision is.
 
     Raises:
         NotFound: no such project.
+        PreconditionFailed: ``if_match`` is not the project's current revision.
     """
     project = lock_project(session, name)
+    if if_match is not None and if_match != project.revision:
+        raise PreconditionFailed(
+            f"project {name} is at revision {project.revision}, not {if_match} (If-Match): "
+            "its policy changed since it was read"
+        )
     old = dict(project.policy)
     new = policy.model_dump(mode="json")
     project.policy = new
+    project.revision += 1
     session.add(project)
     audit.append(
-        session, actor.name, "project.policy_updated", "project", name, {"old": old, "new": new}
+        session,
+        actor.name,
+        "project.policy_updated",
+        "project",
+        name,
+        {"old": old, "new": new, "revision": project.revision},
     )
     session.commit()
     return project

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -20,10 +21,13 @@ from governance.models import (
     ModelVersion,
     ModelVersionCreate,
     Principal,
+    Stage,
+    StageAssignment,
     ValidationCreate,
     ValidationStatus,
 )
 from governance.services import audit
+from governance.services.pages import Page, page
 from governance.services.projects import get_project, lock_project
 
 __all__ = [
@@ -55,18 +59,20 @@ def get_dataset(session: Session, project: str, version: int) -> DatasetVersion:
 
 
 def list_datasets(
-    session: Session, project: str, *, limit: int, offset: int
-) -> list[DatasetVersion]:
-    """Dataset versions of a project, newest first."""
+    session: Session,
+    project: str,
+    *,
+    validation_status: ValidationStatus | None = None,
+    limit: int,
+    offset: int,
+) -> Page[DatasetVersion]:
+    """Dataset versions of a project, newest first, optionally of one validation status."""
     get_project(session, project)
-    statement = (
-        select(DatasetVersion)
-        .where(DatasetVersion.project == project)
-        .order_by(col(DatasetVersion.version).desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(session.exec(statement).all())
+    statement = select(DatasetVersion).where(DatasetVersion.project == project)
+    if validation_status is not None:
+        statement = statement.where(DatasetVersion.validation_status == validation_status)
+    statement = statement.order_by(col(DatasetVersion.version).desc())
+    return page(session, statement, limit=limit, offset=offset)
 
 
 def register_dataset(
@@ -152,17 +158,43 @@ def get_model(session: Session, project: str, version: int) -> ModelVersion:
     return row
 
 
-def list_models(session: Session, project: str, *, limit: int, offset: int) -> list[ModelVersion]:
-    """Model versions of a project, newest first."""
+def list_models(
+    session: Session,
+    project: str,
+    *,
+    stage: Stage | None = None,
+    algorithm: str | None = None,
+    trained_by: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: int,
+    offset: int,
+) -> Page[ModelVersion]:
+    """Model versions of a project, newest first, filtered.
+
+    Args:
+        stage: only the model version that holds this stage now.
+        created_after: strictly after this instant; ``created_before`` strictly before.
+    """
     get_project(session, project)
-    statement = (
-        select(ModelVersion)
-        .where(ModelVersion.project == project)
-        .order_by(col(ModelVersion.version).desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(session.exec(statement).all())
+    statement = select(ModelVersion).where(ModelVersion.project == project)
+    if stage is not None:
+        holders = select(StageAssignment.model_version).where(
+            StageAssignment.project == project,
+            StageAssignment.stage == stage,
+            col(StageAssignment.ended_at).is_(None),
+        )
+        statement = statement.where(col(ModelVersion.version).in_(holders))
+    if algorithm is not None:
+        statement = statement.where(ModelVersion.algorithm == algorithm)
+    if trained_by is not None:
+        statement = statement.where(ModelVersion.trained_by == trained_by)
+    if created_after is not None:
+        statement = statement.where(col(ModelVersion.created_at) > created_after)
+    if created_before is not None:
+        statement = statement.where(col(ModelVersion.created_at) < created_before)
+    statement = statement.order_by(col(ModelVersion.version).desc())
+    return page(session, statement, limit=limit, offset=offset)
 
 
 def _request_hash(body: ModelVersionCreate) -> str:

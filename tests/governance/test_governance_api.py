@@ -9,7 +9,12 @@ import pytest
 from govtest import Gov, make_project, register_model, sha
 
 from governance.client import GovernanceClient
-from governance.errors import Conflict, GovernanceUnavailable, InvalidInput, NotFound
+from governance.errors import (
+    GovernanceUnavailable,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+)
 
 
 def _raw(gov: Gov) -> httpx.Client:
@@ -58,11 +63,11 @@ def test_model_registration_is_idempotent(gov: Gov) -> None:
     again = register_model(dev, s.project, s.dataset_version, idempotency_key="run-42")
     assert again == first
     assert [m.version for m in dev.list_models(s.project)] == [first.version, s.model_version]
-    with pytest.raises(Conflict, match="idempotency key run-42") as exc:
+    with pytest.raises(IdempotencyKeyReused, match="idempotency key run-42") as exc:
         register_model(
             dev, s.project, s.dataset_version, idempotency_key="run-42", metrics={"roc_auc": 0.1}
         )
-    assert exc.value.code == "conflict"
+    assert exc.value.code == "idempotency_key_reused"
     assert first.trained_by == dev.whoami().name
 
 

@@ -1,26 +1,19 @@
-"""Model versions."""
+"""Model versions and their lineage."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Query, Response
 
-from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep
+from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep, set_total
+from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
-from governance.models import ModelVersionCreate, ModelVersionPublic
-from governance.services import registry
+from governance.models import ModelLineage, ModelVersionCreate, ModelVersionPublic, Stage
+from governance.services import lineage, registry
 
 router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/models", tags=["models"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="repeat a request safely: the same key returns the same model version",
-    ),
-]
 
 
 @router.post("", status_code=201)
@@ -30,27 +23,48 @@ def register_model(
     response: Response,
     session: SessionDep,
     user: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
+    idem: IdempotencyDep,
 ) -> ModelVersionPublic:
     """Register the project's next model version, trained by the caller."""
-    row, created = registry.register_model(
-        session, actor=user, project=project, body=body, idempotency_key=idempotency_key
-    )
-    if not created:
-        response.headers["Idempotent-Replayed"] = "true"
-    return ModelVersionPublic.model_validate(row)
+
+    def work() -> ModelVersionPublic:
+        row, created = registry.register_model(
+            session, actor=user, project=project, body=body, idempotency_key=idem.key
+        )
+        if not created:
+            response.headers["Idempotent-Replayed"] = "true"
+        return ModelVersionPublic.model_validate(row)
+
+    return idem.run(session, user, response, work)
 
 
 @router.get("")
 def list_models(
     project: str,
+    response: Response,
     session: SessionDep,
     user: CurrentPrincipal,
+    stage: Annotated[Stage | None, Query(description="only the version holding it")] = None,
+    algorithm: Annotated[str | None, Query(max_length=200)] = None,
+    trained_by: Annotated[str | None, Query(max_length=63)] = None,
+    created_after: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    created_before: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[ModelVersionPublic]:
-    """Model versions, newest first."""
-    rows = registry.list_models(session, project, limit=limit, offset=offset)
+    """Model versions, newest first (``X-Total-Count``: how many match)."""
+    rows, total = registry.list_models(
+        session,
+        project,
+        stage=stage,
+        algorithm=algorithm,
+        trained_by=trained_by,
+        created_after=created_after,
+        created_before=created_before,
+        limit=limit,
+        offset=offset,
+    )
+    set_total(response, total)
     return [ModelVersionPublic.model_validate(row) for row in rows]
 
 
@@ -60,3 +74,11 @@ def get_model(
 ) -> ModelVersionPublic:
     """One model version."""
     return ModelVersionPublic.model_validate(registry.get_model(session, project, version))
+
+
+@router.get("/{version}/lineage")
+def model_lineage(
+    project: str, version: int, session: SessionDep, user: CurrentPrincipal
+) -> ModelLineage:
+    """What data trained it, how it was validated, who requested and approved it, its stages."""
+    return lineage.lineage(session, project, version)

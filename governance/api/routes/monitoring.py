@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep
+from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep, set_total
+from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.models import MonitoringResultCreate, MonitoringResultPublic
 from governance.services import monitoring
@@ -14,21 +15,41 @@ router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/monitoring", tags=
 
 @router.post("", status_code=201)
 def record_monitoring(
-    project: str, body: MonitoringResultCreate, session: SessionDep, user: CurrentPrincipal
+    project: str,
+    body: MonitoringResultCreate,
+    response: Response,
+    session: SessionDep,
+    user: CurrentPrincipal,
+    idem: IdempotencyDep,
 ) -> MonitoringResultPublic:
-    """Record a drift result for a model version."""
-    row = monitoring.record(session, actor=user, project=project, body=body)
-    return MonitoringResultPublic.model_validate(row)
+    """Record a drift result for a model version; a breach also audits ``monitoring.alert``."""
+
+    def work() -> MonitoringResultPublic:
+        row = monitoring.record(session, actor=user, project=project, body=body)
+        return MonitoringResultPublic.model_validate(row)
+
+    return idem.run(session, user, response, work)
 
 
 @router.get("")
 def list_monitoring(
     project: str,
+    response: Response,
     session: SessionDep,
     user: CurrentPrincipal,
+    model_version: int | None = None,
+    dataset_drift: bool | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[MonitoringResultPublic]:
-    """Monitoring results, newest first."""
-    rows = monitoring.list_results(session, project, limit=limit, offset=offset)
+    """Monitoring results, newest first (``X-Total-Count``: how many match)."""
+    rows, total = monitoring.list_results(
+        session,
+        project,
+        model_version=model_version,
+        dataset_drift=dataset_drift,
+        limit=limit,
+        offset=offset,
+    )
+    set_total(response, total)
     return [MonitoringResultPublic.model_validate(row) for row in rows]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from governance.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.models import ApiTokenPublic, PrincipalCreate, PrincipalCreated, TokenCreated
 from governance.services import principals
@@ -14,20 +15,42 @@ router = APIRouter(prefix=API_PREFIX, tags=["principals"])
 
 @router.post("/principals", status_code=201)
 def create_principal(
-    body: PrincipalCreate, session: SessionDep, settings: SettingsDep, user: CurrentPrincipal
+    body: PrincipalCreate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentPrincipal,
+    idem: IdempotencyDep,
 ) -> PrincipalCreated:
     """Create a principal; its token is in the answer and never shown again."""
-    return principals.create_principal(
-        session, actor=user, body=body, ttl_days=settings.token_ttl_days
+    return idem.run(
+        session,
+        user,
+        response,
+        lambda: principals.create_principal(
+            session, actor=user, body=body, ttl_days=settings.token_ttl_days
+        ),
     )
 
 
 @router.post("/principals/{name}/tokens", status_code=201)
 def create_token(
-    name: str, session: SessionDep, settings: SettingsDep, user: CurrentPrincipal
+    name: str,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentPrincipal,
+    idem: IdempotencyDep,
 ) -> TokenCreated:
     """Issue another token for a principal (shown once)."""
-    return principals.create_token(session, actor=user, name=name, ttl_days=settings.token_ttl_days)
+    return idem.run(
+        session,
+        user,
+        response,
+        lambda: principals.create_token(
+            session, actor=user, name=name, ttl_days=settings.token_ttl_days
+        ),
+    )
 
 
 @router.delete("/tokens/{token_id}")

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep, SettingsDep
+from governance.api.deps import (
+    CurrentPrincipal,
+    IfMatchOptional,
+    Limit,
+    Offset,
+    SessionDep,
+    SettingsDep,
+    set_etag,
+    set_total,
+)
+from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.models import (
     DecisionCreate,
     PromotionRequestCreate,
     PromotionRequestPublic,
     RequestStatus,
+    Stage,
 )
 from governance.services import approvals
 
@@ -23,47 +34,87 @@ router = APIRouter(prefix=API_PREFIX, tags=["promotion"])
 def request_promotion(
     project: str,
     body: PromotionRequestCreate,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentPrincipal,
+    idem: IdempotencyDep,
 ) -> PromotionRequestPublic:
     """Open a promotion request; failed policy checks make it ``blocked`` (see ``detail``)."""
-    row = approvals.request_promotion(
-        session,
-        actor=user,
-        project=project,
-        body=body,
-        default_ttl_hours=settings.request_ttl_hours,
-    )
-    return approvals.to_public(session, row)
+
+    def work() -> PromotionRequestPublic:
+        row = approvals.request_promotion(
+            session,
+            actor=user,
+            project=project,
+            body=body,
+            default_ttl_hours=settings.request_ttl_hours,
+        )
+        return approvals.to_public(session, row)
+
+    public = idem.run(session, user, response, work)
+    set_etag(response, public.revision)
+    return public
 
 
 @router.get("/projects/{project}/promotion-requests")
 def list_requests(
     project: str,
+    response: Response,
     session: SessionDep,
     user: CurrentPrincipal,
     status: RequestStatus | None = None,
+    stage: Stage | None = None,
+    model_version: int | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[PromotionRequestPublic]:
-    """A project's promotion requests, newest first."""
-    rows = approvals.list_requests(session, project, status=status, limit=limit, offset=offset)
+    """A project's promotion requests, newest first (``X-Total-Count``: how many match)."""
+    rows, total = approvals.list_requests(
+        session,
+        project,
+        status=status,
+        stage=stage,
+        model_version=model_version,
+        limit=limit,
+        offset=offset,
+    )
+    set_total(response, total)
     return [approvals.to_public(session, row) for row in rows]
 
 
 @router.get("/promotion-requests/{request_id}")
 def get_request(
-    request_id: uuid.UUID, session: SessionDep, user: CurrentPrincipal
+    request_id: uuid.UUID, response: Response, session: SessionDep, user: CurrentPrincipal
 ) -> PromotionRequestPublic:
-    """One promotion request with its checks and decisions."""
-    return approvals.to_public(session, approvals.get_request(session, request_id))
+    """One promotion request with its checks and decisions; ``ETag``: its revision."""
+    public = approvals.to_public(session, approvals.get_request(session, request_id))
+    set_etag(response, public.revision)
+    return public
 
 
 @router.post("/promotion-requests/{request_id}/decisions", status_code=201)
 def decide(
-    request_id: uuid.UUID, body: DecisionCreate, session: SessionDep, user: CurrentPrincipal
+    request_id: uuid.UUID,
+    body: DecisionCreate,
+    response: Response,
+    session: SessionDep,
+    user: CurrentPrincipal,
+    idem: IdempotencyDep,
+    if_match: IfMatchOptional,
 ) -> PromotionRequestPublic:
-    """Approve or reject; the last approval needed assigns the stage."""
-    row = approvals.decide(session, actor=user, request_id=request_id, body=body)
-    return approvals.to_public(session, row)
+    """Approve or reject; the last approval needed assigns the stage.
+
+    With ``If-Match`` (the request's ETag as read), a request that changed since is
+    refused with 412 instead of being decided on stale information.
+    """
+
+    def work() -> PromotionRequestPublic:
+        row = approvals.decide(
+            session, actor=user, request_id=request_id, body=body, if_match=if_match
+        )
+        return approvals.to_public(session, row)
+
+    public = idem.run(session, user, response, work)
+    set_etag(response, public.revision)
+    return public

@@ -1,12 +1,19 @@
-"""Stage assignments: the current one and the history."""
+"""Stage assignments: the current one, the history, and rollback."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep
+from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep, set_total
+from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
-from governance.models import Stage, StageAssignmentPublic, StageCurrentPublic
+from governance.models import (
+    RollbackCreate,
+    RollbackPublic,
+    Stage,
+    StageAssignmentPublic,
+    StageCurrentPublic,
+)
 from governance.services import stages
 
 router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/stages", tags=["stages"])
@@ -15,14 +22,19 @@ router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/stages", tags=["st
 @router.get("")
 def stage_history(
     project: str,
+    response: Response,
     session: SessionDep,
     user: CurrentPrincipal,
     stage: Stage | None = None,
+    model_version: int | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[StageAssignmentPublic]:
-    """Every assignment, newest first, ended ones included."""
-    rows = stages.history(session, project, stage=stage, limit=limit, offset=offset)
+    """Every assignment, newest first, ended ones included (``X-Total-Count``)."""
+    rows, total = stages.history(
+        session, project, stage=stage, model_version=model_version, limit=limit, offset=offset
+    )
+    set_total(response, total)
     return [StageAssignmentPublic.model_validate(row) for row in rows]
 
 
@@ -32,3 +44,24 @@ def current_stage(
 ) -> StageCurrentPublic:
     """What holds the stage now, with its model version (404 if nothing)."""
     return stages.current(session, project, stage)
+
+
+@router.post("/{stage}/rollback")
+def rollback_stage(
+    project: str,
+    stage: Stage,
+    response: Response,
+    session: SessionDep,
+    user: CurrentPrincipal,
+    idem: IdempotencyDep,
+    body: RollbackCreate | None = None,
+) -> RollbackPublic:
+    """Give the stage back to the model version that held it before (409 if none)."""
+    return idem.run(
+        session,
+        user,
+        response,
+        lambda: stages.rollback(
+            session, actor=user, project=project, stage=stage, body=body or RollbackCreate()
+        ),
+    )
