@@ -18,7 +18,12 @@ from rich.table import Table
 
 import mlgate
 from mlgate import offline as _offline  # noqa: F401  (telemetry off before anything else)
-from mlgate.commands.governance import audit_app, governance_app
+from mlgate.commands.governance import (
+    audit_app,
+    governance_app,
+    lineage_command,
+    rollback_command,
+)
 
 app = typer.Typer(
     name="mlgate",
@@ -28,6 +33,8 @@ app = typer.Typer(
 )
 app.add_typer(governance_app, name="governance")
 app.add_typer(audit_app, name="audit")
+app.command("rollback")(rollback_command)
+app.command("lineage")(lineage_command)
 console = Console()
 
 
