@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 ColumnKind = Literal["numerical", "categorical"]
+Engine = Literal["value_drift", "preset"]
 _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 
 
@@ -87,10 +88,16 @@ class DriftResult:
     n_current: int
     """Rows of the current data compared (after sampling)."""
     duration_s: float
+    sampled: bool = False
+    """The fast path ran: verdicts come from samples of ``sample_rows`` rows per side."""
+    rechecked_columns: list[str] = field(default_factory=list)
+    """Columns the fast path recomputed on all rows (their verdict was close to the line)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe mapping (non-finite scores become ``None``)."""
         return {
+            "sampled": self.sampled,
+            "rechecked_columns": list(self.rechecked_columns),
             "drift_share": self.drift_share,
             "dataset_drift": self.dataset_drift,
             "drift_share_threshold": self.drift_share_threshold,
@@ -171,6 +178,8 @@ def run_drift(
     column_threshold: float | None = None,
     sample_rows: int | None = None,
     seed: int = 0,
+    engine: Engine = "value_drift",
+    guard_band: float | None = None,
 ) -> DriftRun:
     """Compare the contract's features between reference and current data.
 
@@ -184,6 +193,14 @@ def run_drift(
             Evidently's default per test (0.05 for p-values, 0.1 for distances).
         sample_rows: sample each side down to at most this many rows first.
         seed: seed of that sample.
+        engine: ``value_drift`` (default) runs one Evidently ``ValueDrift`` metric per
+            column; ``preset`` runs Evidently's ``DataDriftPreset``, which computes the
+            same per-column verdicts plus a dataset-level pass over every column again
+            (about three times the work). Verdicts, scores and tests are identical.
+        guard_band: the fast path for large data (needs ``sample_rows``): a column whose
+            sampled score lies within ``guard_band`` times its threshold of that threshold, or
+            whose test is a p-value, is recomputed on all rows, so a verdict never
+            rests on a sample when the sample could tip it. ``None``: plain sampling.
 
     Returns:
         The result and Evidently's snapshot. Schema problems never raise; they become
@@ -199,7 +216,14 @@ def run_drift(
     if sample_rows is not None and sample_rows < 1:
         raise ValueError(f"sample_rows must be at least 1, got {sample_rows}")
 
+    if guard_band is not None and not 0.0 <= guard_band <= 1.0:
+        raise ValueError(f"guard_band must be in [0, 1], got {guard_band}")
+
     started = time.perf_counter()
+    full_reference, full_current = reference, current
+    sampled = sample_rows is not None and (
+        len(reference) > sample_rows or len(current) > sample_rows
+    )
     if sample_rows is not None:
         reference = _sample(reference, sample_rows, seed)
         current = _sample(current, sample_rows, seed)
@@ -215,12 +239,18 @@ def run_drift(
             categorical=prepared.categorical,
             drift_share=drift_share_threshold,
             column_threshold=column_threshold,
+            engine=engine,
         )
         kinds: dict[str, ColumnKind] = {
             c: "numerical" if c in prepared.numerical else "categorical"
             for c in prepared.reference.columns
         }
         columns = _read_columns(snapshot, kinds)
+    rechecked: list[str] = []
+    if sampled and guard_band is not None and columns:
+        columns, rechecked = _recheck(
+            columns, full_reference, full_current, contract, guard_band, column_threshold
+        )
 
     drifted = [c.column for c in columns if c.drifted]
     share = len(drifted) / len(columns) if columns else 0.0
@@ -234,8 +264,49 @@ def run_drift(
         n_reference=len(reference),
         n_current=len(current),
         duration_s=time.perf_counter() - started,
+        sampled=sampled,
+        rechecked_columns=rechecked,
     )
     return DriftRun(result=result, _snapshot=snapshot)
+
+
+def _close_call(column: ColumnDrift, guard_band: float) -> bool:
+    if "p_value" in column.stattest:
+        return True  # p-values move a lot with sample size: never trust a sampled one
+    return abs(column.score - column.threshold) <= guard_band * column.threshold
+
+
+def _recheck(
+    columns: list[ColumnDrift],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    contract: DataContract,
+    guard_band: float,
+    column_threshold: float | None,
+) -> tuple[list[ColumnDrift], list[str]]:
+    """Recompute on all rows the columns whose sampled verdict was a close call."""
+    close = [c.column for c in columns if _close_call(c, guard_band)]
+    if not close:
+        return columns, []
+    prepared = prepare_frames(reference, current, _only(contract, close))
+    snapshot = _evidently_snapshot(
+        prepared.reference,
+        prepared.current,
+        numerical=prepared.numerical,
+        categorical=prepared.categorical,
+        drift_share=0.5,
+        column_threshold=column_threshold,
+        engine="value_drift",
+    )
+    kinds = {c.column: c.kind for c in columns if c.column in close}
+    exact = {c.column: c for c in _read_columns(snapshot, kinds)}
+    return [exact.get(c.column, c) for c in columns], close
+
+
+def _only(contract: DataContract, features: list[str]) -> DataContract:
+    """The contract with only ``features`` as features (other columns keep their roles)."""
+    cols = [c for c in contract.columns if c.role != "feature" or c.name in features]
+    return contract.model_copy(update={"columns": cols})
 
 
 def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -252,20 +323,27 @@ def _evidently_snapshot(
     categorical: list[str],
     drift_share: float,
     column_threshold: float | None,
+    engine: Engine = "value_drift",
 ) -> Snapshot:
     # Imported here: evidently takes seconds to import, and callers that only read
     # results (CLI, flows loading an artifact) should not pay for it.
     from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     # Contract order, not "numerical first", so the report reads like the contract.
     order = [c for c in reference.columns if c in set(numerical) | set(categorical)]
-    report = Report(
-        [DataDriftPreset(columns=order, drift_share=drift_share, threshold=column_threshold)],
-        # The per-column tests carry Evidently's own drifted/not-drifted decision.
-        include_tests=True,
-    )
+    if engine == "preset":
+        metrics: list[Any] = [
+            DataDriftPreset(columns=order, drift_share=drift_share, threshold=column_threshold)
+        ]
+    else:
+        # The preset's per-column metrics alone: the same ValueDrift calculations and
+        # tests, without DriftedColumnsCount, which runs every column's test again.
+        metrics = [ValueDrift(column=c, threshold=column_threshold) for c in order]
+    # The per-column tests carry Evidently's own drifted/not-drifted decision.
+    report = Report(metrics, include_tests=True)
     return report.run(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),

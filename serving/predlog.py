@@ -291,3 +291,34 @@ def to_table(schema: pa.Schema, columns: dict[str, Any]) -> pa.Table:
         else:
             arrays.append(pa.array(values, type=f.type, from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def scored_log_table(
+    contract: DataContract,
+    frame: pd.DataFrame,
+    scored: pd.DataFrame,
+    *,
+    version: int,
+    latency_ms: float,
+    source: str = "batch",
+) -> pa.Table:
+    """Prediction-log rows for a frame scored by ``serving.batch.score_frame``.
+
+    The same columns as the server's, so batch and online predictions share one log.
+    """
+    n = len(scored)
+    columns: dict[str, Any] = {name: frame[name].to_numpy() for name in contract.features}
+    if contract.id_column:
+        ids = frame[contract.id_column]
+        columns[contract.id_column] = [None if pd.isna(v) else str(v) for v in ids]
+    columns.update(
+        prediction_id=scored["prediction_id"].tolist(),
+        score=scored["score"].to_numpy(),
+        label=scored["label"].to_numpy(),
+        model_version=scored["model_version"].to_numpy(dtype=object),
+        version=pa.array([version] * n, type=pa.int64()),
+        predicted_at=pa.Array.from_pandas(scored["scored_at"]),
+        latency_ms=pa.array([latency_ms] * n, type=pa.float64()),
+        source=pa.array([source] * n, type=pa.string()),
+    )
+    return to_table(log_schema(contract), columns)
