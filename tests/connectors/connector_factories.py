@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 from pathlib import Path
+from typing import Any
+
+from connector_servers import unique
 
 from mlgate.spec import DataContract
 
@@ -93,3 +96,58 @@ HOSTILE_KEYS = [
     "models/ab/x\u200b.skops",  # zero-width space
     "models/ab/\n.skops",
 ]
+
+
+# --- Snowflake (fakesnow server) ------------------------------------------------------
+
+DDL = (
+    "CREATE TABLE {db}.{schema}.{table} (application_id VARCHAR, age NUMBER(38,0), "
+    "income FLOAT, purpose VARCHAR, verified BOOLEAN, applied_at TIMESTAMP_NTZ, "
+    "defaulted NUMBER(38,0), note VARCHAR)"
+)
+
+
+def load_table(server: dict[str, Any], rows: list[dict[str, object]]) -> tuple[str, str, str]:
+    """A new database, schema and table holding ``rows`` (created with the connector)."""
+    db, schema, table = (unique(p).upper().replace("-", "_") for p in ("db", "sc", "apps"))
+    import snowflake.connector
+
+    kwargs = {k: v for k, v in server.items() if k != "network_timeout"}
+    with snowflake.connector.connect(**kwargs) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {db}")
+        cur.execute(f"CREATE SCHEMA {db}.{schema}")
+        cur.execute(DDL.format(db=db, schema=schema, table=table))
+        values = [
+            (
+                r["application_id"],
+                r["age"],
+                r["income"],
+                r["purpose"],
+                r["verified"],
+                r["applied_at"].isoformat(sep=" ")
+                if isinstance(r["applied_at"], dt.datetime)
+                else None,
+                r["defaulted"],
+                "free text",
+            )
+            for r in rows
+        ]
+        cur.executemany(
+            f"INSERT INTO {db}.{schema}.{table} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", values
+        )
+    return db, schema, table
+
+
+def snowflake_uri(server: dict[str, Any], db: str, schema: str, **options: str) -> str:
+    """A snowflake:// URI for fakesnow, its password an env:// reference."""
+    opts = {
+        "host": server["host"],
+        "port": str(server["port"]),
+        "protocol": server["protocol"],
+        "user": server["user"],
+        "password": "env://MLGATE_TEST_SF_PASSWORD",
+        "login_timeout": "10",
+        **options,
+    }
+    query = "&".join(f"{k}={v}" for k, v in opts.items())
+    return f"snowflake://{server['account']}/{db}/{schema}?{query}"
