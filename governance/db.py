@@ -40,6 +40,11 @@ __all__ = [
 ]
 
 
+# PostgreSQL connections per process. More let more requests run their Python at once,
+# which on one GIL slows whoever holds a lock; see the benchmark bench/governance_api.py.
+POOL_SIZE = 6
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)
@@ -75,12 +80,15 @@ def _normalize_url(url: str) -> str:
     return url
 
 
-def create_db_engine(database_url: str, *, echo: bool = False) -> Engine:
+def create_db_engine(
+    database_url: str, *, echo: bool = False, pool_size: int = POOL_SIZE
+) -> Engine:
     """Build the engine for ``database_url``; for SQLite, create the parent directory.
 
     Args:
         database_url: a ``sqlite:///path`` or ``postgresql[+psycopg]://`` URL.
         echo: log every statement.
+        pool_size: PostgreSQL connections of this process (no overflow beyond it).
     """
     url = make_url(_normalize_url(database_url))
     if url.get_backend_name() == "sqlite":
@@ -94,7 +102,12 @@ def create_db_engine(database_url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, **kwargs)
         _sqlite_write_lock(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    # A bounded pool and no overflow: requests beyond POOL_SIZE wait for a connection
+    # instead of running their Python alongside the one holding the project or chain lock
+    # (one process, one GIL): under contention, locks are held for less time.
+    return create_engine(
+        url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=60
+    )
 
 
 def _sqlite_write_lock(engine: Engine) -> None:
