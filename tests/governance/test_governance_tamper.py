@@ -293,3 +293,39 @@ def test_a_granted_service_role_runs_the_service_but_cannot_tamper(
             owner.dispose()
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_cli_pins_the_head_and_verifies_an_export_offline(
+    trail: Trail, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from mlgate.commands.governance import audit_app
+
+    token = trail.gov.admin.create_token(trail.gov.admin.whoami().name).token
+    for var in ("MLGATE_URL", "MLGATE_GOVERNANCE_URL"):
+        monkeypatch.setenv(var, trail.gov.url)
+    monkeypatch.setenv("MLGATE_TOKEN", token)
+    runner = CliRunner()
+    ok = runner.invoke(audit_app, ["verify"])
+    assert ok.exit_code == 0, ok.output
+    head = ok.output.split("head ", 1)[1].split()[0]
+    seq, hash_ = head.split(":")
+    assert int(seq) >= len(trail.rows) and len(hash_) == 64
+
+    out = tmp_path / "audit.jsonl"
+    assert runner.invoke(audit_app, ["export", "--out", str(out)]).exit_code == 0
+    offline = runner.invoke(audit_app, ["verify", "--file", str(out), "--expect-head", head])
+    assert offline.exit_code == 0, offline.output
+    assert runner.invoke(audit_app, ["verify", "--expect-head", head]).exit_code == 0
+
+    forged = f"{seq}:{'f' * 64}"
+    rewritten = runner.invoke(audit_app, ["verify", "--expect-head", forged])
+    assert rewritten.exit_code == 1
+    assert f"event {seq}" in rewritten.output and "pinned head" in rewritten.output
+    lines = out.read_text().splitlines()
+    out.write_text("\n".join(lines[:-1]) + "\n")  # the export cut short
+    cut = runner.invoke(audit_app, ["verify", "--file", str(out), "--expect-head", head])
+    assert cut.exit_code == 1 and f"event {seq}" in cut.output
+    bad = runner.invoke(audit_app, ["verify", "--expect-head", "12:nothex"])
+    assert bad.exit_code == 2 and "SEQ:HASH" in bad.output
