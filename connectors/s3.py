@@ -77,6 +77,8 @@ CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 30.0
 MAX_ATTEMPTS = 3  # botocore's standard retry mode: 1 call + 2 retries with backoff
 RESUME_ATTEMPTS = 3  # re-opening a body that dropped mid-object
+WINDOW_MIN = 256 << 10  # bounded ranges (headers, footers, random access) start here
+WINDOW_MAX = 16 << 20
 _CREDENTIAL_ERRORS = {
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
@@ -327,20 +329,34 @@ def translate_errors(what: str, *, bucket: str, config: S3Config) -> Iterator[No
 class S3ObjectReader(io.RawIOBase):
     """A seekable, read-only view of one S3 object over HTTP range requests.
 
-    Reads continue one open response body; a seek elsewhere closes it and the next read
-    opens a range from the new position. A body that drops mid-object is re-opened at
-    the current position (``RESUME_ATTEMPTS`` times); every range is pinned to the ETag
-    seen first, so an object replaced meanwhile fails instead of mixing two versions.
+    In streaming mode (``to_end``) the first read opens one range to the end of the
+    object and later reads continue that response. After a seek, or in windowed mode,
+    ranges are bounded (``WINDOW_MIN`` doubling up to ``WINDOW_MAX`` while reads stay
+    sequential), so a header or a parquet footer does not ask for the whole object.
+    A body that drops mid-range is re-opened at the current position
+    (``RESUME_ATTEMPTS`` times); every range is pinned to the ETag seen first, so an
+    object replaced meanwhile fails instead of mixing two versions.
     """
 
     def __init__(
-        self, client: Any, bucket: str, key: str, *, size: int, etag: str, config: S3Config
+        self,
+        client: Any,
+        bucket: str,
+        key: str,
+        *,
+        size: int,
+        etag: str,
+        config: S3Config,
+        to_end: bool = True,
     ) -> None:
         super().__init__()
         self._client, self._bucket, self._key = client, bucket, key
         self._size, self._etag, self._config = size, etag, config
+        self._to_end = to_end
+        self._window = WINDOW_MIN
         self._pos = 0
         self._body: Any = None
+        self._body_end = 0
         self.what = f"S3 object s3://{bucket}/{key}"
 
     def readable(self) -> bool:
@@ -358,47 +374,55 @@ class S3ObjectReader(io.RawIOBase):
         if target != self._pos:
             self._drop_body()
             self._pos = target
+            self._to_end = False  # random access from now on: bounded ranges
+            self._window = WINDOW_MIN
         return self._pos
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         if self._pos >= self._size or len(view) == 0:
             return 0
-        for attempt in range(RESUME_ATTEMPTS + 1):
-            if self._body is None:
-                self._open()
+        failures = 0
+        while True:
+            if self._body is None or self._pos >= self._body_end:
+                self._drop_body()
+                self._open(len(view))
+            cause: Exception | None = None
             try:
-                data = self._body.read(min(len(view), self._size - self._pos))
+                data = self._body.read(min(len(view), self._body_end - self._pos))
             except Exception as exc:  # any dropped stream: resume below
-                self._drop_body()
-                if attempt == RESUME_ATTEMPTS:
-                    raise SourceUnavailable(
-                        f"{self.what}: the connection dropped {attempt + 1} times while "
-                        f"reading ({type(exc).__name__})"
-                    ) from exc
-                continue
-            if not data:  # closed early: resume from where it stopped
-                self._drop_body()
-                continue
-            n = len(data)
-            view[:n] = data
-            self._pos += n
-            return n
-        raise SourceUnavailable(f"{self.what}: the body kept ending early at byte {self._pos}")
+                data, cause = b"", exc
+            if data:
+                n = len(data)
+                view[:n] = data
+                self._pos += n
+                return n
+            self._drop_body()  # dropped or ended early: resume from where it stopped
+            failures += 1
+            if failures > RESUME_ATTEMPTS:
+                raise SourceUnavailable(
+                    f"{self.what}: the connection dropped {failures} times while reading "
+                    f"at byte {self._pos} ({type(cause).__name__ if cause else 'early end'})"
+                ) from cause
 
     def close(self) -> None:
         self._drop_body()
         super().close()
 
-    def _open(self) -> None:
+    def _open(self, wanted: int) -> None:
         from botocore.exceptions import ClientError
 
+        if self._to_end:
+            end = self._size
+        else:
+            end = min(self._size, self._pos + max(wanted, self._window))
+            self._window = min(self._window * 2, WINDOW_MAX)
         try:
             with translate_errors(self.what, bucket=self._bucket, config=self._config):
                 response = self._client.get_object(
                     Bucket=self._bucket,
                     Key=self._key,
-                    Range=f"bytes={self._pos}-",
+                    Range=f"bytes={self._pos}-{end - 1}",
                     IfMatch=self._etag,
                 )
         except SourceUnavailable as exc:
@@ -407,6 +431,7 @@ class S3ObjectReader(io.RawIOBase):
                 raise SourceUnavailable(f"{self.what} changed while it was being read") from cause
             raise
         self._body = response["Body"]
+        self._body_end = end
 
     def _drop_body(self) -> None:
         if self._body is not None:
@@ -428,7 +453,7 @@ class ObjectInfo:
 def object_blob(client: Any, location: S3Location, info: ObjectInfo) -> Blob:
     """An S3 object as a ``Blob`` that streams over range requests."""
 
-    def open_binary() -> BinaryIO:
+    def reader(to_end: bool) -> BinaryIO:
         raw = S3ObjectReader(
             client,
             location.bucket,
@@ -436,11 +461,17 @@ def object_blob(client: Any, location: S3Location, info: ObjectInfo) -> Blob:
             size=info.size,
             etag=info.etag,
             config=location.config,
+            to_end=to_end,
         )
         return io.BufferedReader(raw, buffer_size=1 << 20)
 
     uri = f"s3://{location.bucket}/{info.key}"
-    return Blob(label=f"source {uri}", origin=uri, open=open_binary, arrow_input=open_binary)
+    return Blob(
+        label=f"source {uri}",
+        origin=uri,
+        open=lambda: reader(False),  # headers and rescans: growing bounded ranges
+        arrow_input=lambda: reader(True),  # the main read: one stream to the end
+    )
 
 
 # --- the s3:// source -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from connectors.errors import (
     SourceNotFound,
     SourceUnavailable,
 )
+from connectors.s3 import S3ObjectReader, client_for, parse_s3_uri
 from connectors.schema import arrow_schema
 from connectors.sources import iter_batches, read_table, supported_schemes
 from mlgate.spec import DataContract
@@ -172,3 +173,39 @@ def test_objects_of_a_prefix_must_share_columns(
     admin.put_object(Bucket=bucket, Key="mixed/b.csv", Body=b"x,z\n1,2\n")
     with pytest.raises(SchemaMismatch, match=rf"s3://{bucket}/mixed/b\.csv: its columns differ"):
         read_table(_uri(bucket, "mixed/", s3_endpoint, s3_creds))
+
+
+def test_large_parquet_object_streams_with_bounded_ranges(
+    tmp_path: Path, contract: DataContract, s3_endpoint: str, bucket: str, s3_creds: str
+) -> None:
+    table = pa.Table.from_pylist(make_rows(30_000))
+    pq.write_table(table, tmp_path / "big.parquet", row_group_size=5_000)
+    s3_admin(s3_endpoint).upload_file(str(tmp_path / "big.parquet"), bucket, "big.parquet")
+    uri = _uri(bucket, "big.parquet", s3_endpoint, s3_creds)
+    batches = list(iter_batches(uri, contract=contract, batch_rows=4_000))
+    assert sum(b.num_rows for b in batches) == 30_000
+    expected = read_table(str(tmp_path / "big.parquet"), contract=contract)
+    assert pa.Table.from_batches(batches).equals(expected)
+
+
+def test_an_object_replaced_while_being_read_is_refused(
+    s3_endpoint: str, bucket: str, s3_creds: str
+) -> None:
+    admin = s3_admin(s3_endpoint)
+    admin.put_object(Bucket=bucket, Key="blob.bin", Body=b"a" * (1 << 20))
+    location = parse_s3_uri(_uri(bucket, "blob.bin", s3_endpoint, s3_creds))
+    head = admin.head_object(Bucket=bucket, Key="blob.bin")
+    reader = S3ObjectReader(
+        client_for(location.config),
+        bucket,
+        "blob.bin",
+        size=head["ContentLength"],
+        etag=head["ETag"],
+        config=location.config,
+        to_end=False,
+    )
+    assert reader.read(100_000) == b"a" * 100_000  # within the first bounded range
+    admin.put_object(Bucket=bucket, Key="blob.bin", Body=b"b" * (1 << 20))
+    with pytest.raises(SourceUnavailable, match=r"blob\.bin changed while it was being read"):
+        while reader.read(100_000):
+            pass
