@@ -13,8 +13,10 @@
      ├── IntegrityError            integrity_error      stored bytes do not match their sha256
      └── UnsafePath                unsafe_path          a key or URI would leave the store root
 
-Each class has a stable ``code`` (for problem details and logs). Messages name the
-object and what is wrong; they never contain a secret value.
+Each class has a stable ``code`` (for problem details and logs) and says whether a
+retry can help (``retryable``: only ``SourceUnavailable``; connectors have already
+retried such errors a bounded number of times with backoff). Messages name the object
+and what is wrong; they never contain a secret value.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class ConnectorError(Exception):
     """Base of every error raised by connectors/."""
 
     code: ClassVar[str] = "connector_error"
+    retryable: ClassVar[bool] = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -67,6 +70,7 @@ class SourceUnavailable(ConnectorError):
     """The system holding the object cannot be reached or refused to serve it."""
 
     code: ClassVar[str] = "source_unavailable"
+    retryable: ClassVar[bool] = True
 
 
 class MalformedSource(ConnectorError):

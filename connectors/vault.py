@@ -29,6 +29,7 @@ refused credentials are ``CredentialsError``; Vault down, sealed or timing out i
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -43,6 +44,7 @@ from connectors.errors import ConnectorError, CredentialsError, SourceUnavailabl
 
 __all__ = ["VaultRef", "VaultResolver", "VaultSettings", "parse_vault_ref", "resolve_vault"]
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 ATTEMPTS = 3
 BACKOFF_S = (0.2, 0.6)
@@ -323,11 +325,13 @@ class VaultResolver:
             auth = self._call(self._client.auth.token.renew_self, "token renewal")["auth"]
         except (hx.Forbidden, hx.InvalidRequest):
             self.stats.failed_renewals += 1
+            log.info("the Vault token at %s could not be renewed", self.settings.addr)
             return False
         lease = float(auth.get("lease_duration") or 0)
         previous = (self._expires_at or 0.0) - time.monotonic()
         self._set_lease(lease, bool(auth.get("renewable")))
         self.stats.renewals += 1
+        log.debug("renewed the Vault token at %s (lease %.0f s)", self.settings.addr, lease)
         # Capped by the max TTL, a renewal stops extending the token: log in instead.
         return lease > previous + 0.5 or not self.settings.uses_approle
 
@@ -355,6 +359,11 @@ class VaultResolver:
                 f"{self.settings.approle_mount!r})"
             ) from None
         self.stats.logins += 1
+        log.info(
+            "logged in to Vault at %s with AppRole (token lease %s s)",
+            self.settings.addr,
+            auth.get("lease_duration"),
+        )
         self._set_lease(float(auth.get("lease_duration") or 0), bool(auth.get("renewable")))
 
     def _set_lease(self, ttl: float, renewable: bool) -> None:

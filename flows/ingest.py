@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from connectors.errors import ConnectorError
 from connectors.sources import DEFAULT_BATCH_ROWS, open_source
 from connectors.store import ArtifactStore
 from mlgate.spec import DataContract
@@ -54,3 +56,17 @@ def snapshot_source(
         rows=written.rows,
         columns=written.columns,
     )
+
+
+def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn`` for I/O tasks: retry only what a retry can help.
+
+    A connector error says whether it is worth retrying (only an unavailable system
+    is); a missing object, refused credentials or a malformed file fail at once instead
+    of after every retry delay. Other failures keep the task's retry policy.
+    """
+    del task, task_run
+    error = getattr(state, "data", None)
+    if isinstance(error, ConnectorError):
+        return error.retryable
+    return True

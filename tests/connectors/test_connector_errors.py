@@ -41,3 +41,8 @@ def test_errors_keep_their_message() -> None:
     assert str(exc) == exc.message == "source file x.csv does not exist"
     assert exc.code == "source_not_found"
     assert isinstance(exc, ConnectorError)
+
+
+def test_only_an_unavailable_system_is_worth_retrying() -> None:
+    retryable = sorted(c.__name__ for c in _subclasses() if c.retryable)
+    assert retryable == ["SourceUnavailable"]

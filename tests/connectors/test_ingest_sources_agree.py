@@ -81,3 +81,18 @@ def test_a_failed_ingest_stores_nothing(
             snapshot_source(uri, contract, store, batch_rows=1_000)
     assert not (store.root / "snapshots").exists()
     assert not list(store.root.glob(".tmp/*"))
+
+
+def test_only_retryable_errors_are_retried_by_the_ingest_task() -> None:
+    from prefect.states import Failed
+
+    from connectors.errors import SchemaMismatch, SourceUnavailable
+    from flows.ingest import retry_if_retryable
+
+    def decide(exc: Exception) -> bool:
+        return retry_if_retryable(None, None, Failed(data=exc))
+
+    assert decide(SourceUnavailable("S3 at http://x cannot be reached")) is True
+    assert decide(MalformedSource("x.csv line 3: expected 7 columns, got 3")) is False
+    assert decide(SchemaMismatch("x.csv: missing column(s)")) is False
+    assert decide(RuntimeError("worker crashed")) is True
