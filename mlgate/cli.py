@@ -18,12 +18,14 @@ from rich.table import Table
 
 import mlgate
 from mlgate import offline as _offline  # noqa: F401  (telemetry off before anything else)
+from mlgate.commands import stack as stack_commands
 from mlgate.commands.governance import (
     audit_app,
     governance_app,
     lineage_command,
     rollback_command,
 )
+from mlgate.commands.serve import serve as serve_command
 
 app = typer.Typer(
     name="mlgate",
@@ -35,6 +37,9 @@ app.add_typer(governance_app, name="governance")
 app.add_typer(audit_app, name="audit")
 app.command("rollback")(rollback_command)
 app.command("lineage")(lineage_command)
+for _name in ("up", "down", "status", "deploy"):
+    app.command(name=_name)(getattr(stack_commands, _name))
+app.command(name="serve")(serve_command)
 console = Console()
 
 
