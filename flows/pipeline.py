@@ -9,16 +9,16 @@ ever a Prefect parameter. Retries sit on I/O tasks only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import subprocess
-import time
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
@@ -27,15 +27,28 @@ from pydantic import BaseModel, Field
 import mlgate
 from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
-from flows import steps
+from flows import gate, scale, steps
 from flows.ingest import Snapshot, snapshot_source
-from flows.validate import ContractViolation
 from governance.client import GovernanceClient
 from mlgate.spec import ProjectSpec, load_spec
 
 progress = logging.getLogger("mlgate.progress")
-# Tasks take a live Context (store, client): nothing to hash or cache across runs.
-STEP: dict[str, Any] = {"cache_policy": NO_CACHE}
+
+
+def run_scoped_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """Cache key of a task call within one flow run: its name and its arguments.
+
+    When Prefect runs a flow again under the same flow run id (resumed after the gate,
+    or retried after a crash), finished steps return their persisted result instead of
+    running again. A new flow run never reuses them. The live ``Context`` is left out.
+    """
+    args = repr(sorted((k, repr(v)) for k, v in parameters.items() if k != "ctx"))
+    digest = hashlib.sha256(args.encode()).hexdigest()[:16]
+    return f"{flow_run.get_id() or 'no-run'}-{context.task.name}-{digest}"
+
+
+# Results are persisted (small: URIs, hashes, ids) and keyed per flow run.
+STEP: dict[str, Any] = {"cache_key_fn": run_scoped_key, "persist_result": True}
 IO_RETRIES: dict[str, Any] = {**STEP, "retries": 3, "retry_delay_seconds": [2, 5, 15]}
 
 
@@ -55,14 +68,37 @@ class RunParams(BaseModel):
     )
 
 
-class PipelineParams(RunParams):
-    current_source: str | None = Field(
-        None, description="URI of a later batch to score and monitor (None: skip both)"
-    )
+class GateParams(RunParams):
+    """A run that ends at the approval gate: how it waits for governance's decision."""
+
     approval_timeout_s: float = Field(
-        900, gt=0, le=7 * 24 * 3600, description="how long to wait for approval"
+        900,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="how long to poll for approval (runs without a deployment; a suspended "
+        "run waits until governance decides or expires the request)",
     )
-    poll_interval_s: float = Field(1.0, gt=0, le=300, description="approval polling period")
+    poll_interval_s: float = Field(
+        1.0, gt=0, le=300, description="approval polling period (runs without a deployment)"
+    )
+    gate: Literal["auto", "suspend", "poll"] = Field(
+        "auto",
+        description="how to wait for approval: suspend the run (needs a deployment), poll "
+        "governance, or auto (suspend under a deployment, else poll)",
+    )
+
+
+class PipelineParams(GateParams):
+    """One pipeline run: where things are, what to score, and how to wait at the gate."""
+
+    current_source: str | None = Field(
+        None, description="URI of a later batch to score and monitor (empty: skip both)"
+    )
+    dask_address: str | None = Field(
+        None,
+        description="Dask cluster for training candidates: tcp://host:port, 'local' for a "
+        "LocalCluster, empty for MLGATE_DASK_ADDRESS or, unset, Prefect's default runner",
+    )
 
 
 def say(message: str) -> None:
@@ -140,19 +176,36 @@ def validate_task(ctx: Context, snap: Snapshot, dataset_version: int) -> dict[st
         description=f"validation of {ctx.spec.name} dataset v{dataset_version}",
     )
     if not report.success:
+        from flows.validate import ContractViolation
+
         raise ContractViolation(report)
     return report.to_dict()
 
 
-@task(name="train-candidates", **STEP)
+@task(name="train-candidates-and-rank", **STEP)
 def train_task(ctx: Context, snap: Snapshot) -> steps.TrainedModel:
     trained = steps.train_snapshot(ctx.store, ctx.spec, snap.uri, snap.content_hash)
-    create_table_artifact(
-        key=_key(ctx.spec, "leaderboard"),
-        table=trained.leaderboard,
-        description=f"{ctx.spec.name}: candidates ranked by {ctx.spec.training.primary_metric}",
-    )
+    publish_leaderboard(ctx.spec, trained)
     return trained
+
+
+def train_on_cluster(ctx: Context, snap: Snapshot, address: str) -> steps.TrainedModel:
+    """Train the candidates as parallel tasks on the Dask cluster at ``address``."""
+    runner = scale.task_runner(address)
+    trained = scale.train_candidates.with_options(task_runner=runner)(
+        ctx.params.spec_path, ctx.params.store_url, snap.uri, snap.content_hash
+    )
+    publish_leaderboard(ctx.spec, trained)
+    return trained
+
+
+def publish_leaderboard(spec: ProjectSpec, trained: steps.TrainedModel) -> None:
+    """The leaderboard as a table artifact (stable key ``<project>-leaderboard``)."""
+    create_table_artifact(
+        key=_key(spec, "leaderboard"),
+        table=trained.leaderboard,
+        description=f"{spec.name}: candidates ranked by {spec.training.primary_metric}",
+    )
 
 
 @task(name="register-model-version", **IO_RETRIES)
@@ -170,45 +223,64 @@ def register_model_task(ctx: Context, trained: steps.TrainedModel, dataset_versi
         flow_run_id=str(run_id) if run_id else None,
         idempotency_key=f"model-{ctx.spec.name}-{trained.sha256}-{run_id}",
     )
+    url = f"{ctx.client.base_url}/api/v1/projects/{ctx.spec.name}/models/{mv.version}"
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in trained.metrics.items())
+    create_markdown_artifact(
+        key=_key(ctx.spec, "model"),
+        markdown=(
+            f"### {ctx.spec.name}@{mv.version}: {trained.algorithm}\n\n"
+            f"- in governance: [{url}]({url})\n- trained on dataset v{dataset_version}\n"
+            f"- metrics: {metrics}\n- artifact: `{trained.artifact_uri}`\n"
+            f"- sha256: `{trained.sha256}`\n"
+        ),
+        description=f"model version {ctx.spec.name}@{mv.version} registered in governance",
+    )
     return int(mv.version)
 
 
-@task(name="request-promotion", **STEP)  # no retry: a retry could file a second request
-def request_promotion_task(ctx: Context, model_version: int) -> str:
+@task(name="request-promotion-to-production", **IO_RETRIES)
+def request_promotion_task(ctx: Context, model_version: int, suspendable: bool) -> str:
+    """Open the promotion request; the idempotency key makes a retry return the same one."""
+    run_id = flow_run.get_id()
     req = ctx.client.request_promotion(
         ctx.spec.name,
         model_version,
         stage="production",
         comment=f"pipeline run {flow_run.get_name() or ''}".strip(),
+        flow_run_id=str(run_id) if run_id and suspendable else None,
+        idempotency_key=f"promote-{ctx.spec.name}-{model_version}-{run_id}",
     )
     failed = [c for c in req.checks if not c.passed]
-    if req.status == "blocked":
+    if req.status.value == "blocked":
         reasons = "; ".join(f"{c.name}: {c.detail}" for c in failed)
         raise PipelineError(f"promotion of {ctx.spec.name}@{model_version} is blocked: {reasons}")
     return str(req.id)
 
 
-@task(name="wait-for-approval", **STEP)
-def wait_for_decision_task(
-    ctx: Context, request_id: str, timeout_s: float, poll_s: float
-) -> dict[str, Any]:
-    """Poll governance until the request is decided; only governance opens the gate."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        req = ctx.client.get_promotion_request(request_id)
-        if req.status != "pending":
-            break
-        if time.monotonic() > deadline:
-            raise PipelineError(
-                f"promotion request {request_id} was not decided within {timeout_s:.0f} s"
-            )
-        time.sleep(poll_s)
-    if req.status != "approved":
-        raise PipelineError(f"promotion request {request_id} ended {req.status}")
-    return req.model_dump(mode="json")
+def suspends(params: GateParams) -> bool:
+    """Whether this run suspends at the gate (else it polls governance)."""
+    return params.gate == "suspend" or (params.gate == "auto" and gate.in_deployment())
 
 
-@task(name="score-batch", **IO_RETRIES)
+def pass_gate(ctx: Context, request_id: str, params: GateParams) -> dict[str, Any]:
+    """Wait at the approval gate; only governance's record of the decision opens it.
+
+    Raises:
+        gate.GateError: rejected (with the reasons), expired, or not in effect.
+    """
+    if suspends(params):
+        req = gate.wait_suspended(ctx.client, request_id)
+    else:
+        req = gate.wait_polling(
+            ctx.client,
+            request_id,
+            timeout_s=params.approval_timeout_s,
+            poll_s=params.poll_interval_s,
+        )
+    return gate.confirm_promoted(ctx.client, req)
+
+
+@task(name="score-batch-with-production-model", **IO_RETRIES)
 def score_task(ctx: Context, source: str) -> steps.ScoredBatch:
     current = ctx.client.current_stage(ctx.spec.name, "production")
     if current is None:
@@ -222,7 +294,7 @@ def score_task(ctx: Context, source: str) -> steps.ScoredBatch:
     )
 
 
-@task(name="compute-drift", **STEP)
+@task(name="compute-drift-with-evidently", **STEP)
 def drift_task(
     ctx: Context, reference: Snapshot, inputs_uri: str, inputs_sha256: str
 ) -> steps.DriftOutcome:
@@ -236,19 +308,24 @@ def drift_task(
     )
     create_markdown_artifact(
         key=_key(ctx.spec, "drift"),
-        markdown=f"{outcome.markdown}\n\nEvidently report: `{outcome.html_uri}`",
+        markdown=(
+            f"{outcome.markdown}\n\nEvidently report: [{outcome.html_uri}]({outcome.html_uri})"
+            f" (JSON: `{outcome.json_uri}`)"
+        ),
         description=f"{ctx.spec.name}: drift of the current batch against training data",
     )
     return outcome
 
 
-@task(name="record-drift-in-governance", **STEP)  # no retry: the POST has no idempotency key
+@task(name="record-drift-in-governance", **IO_RETRIES)
 def record_drift_task(ctx: Context, model_version: int, drift: steps.DriftOutcome) -> None:
-    steps.record_drift(ctx.client, ctx.spec, model_version, drift)
+    report = hashlib.sha256(drift.json_uri.encode()).hexdigest()[:16]
+    key = f"drift-{ctx.spec.name}-{model_version}-{flow_run.get_id()}-{report}"
+    steps.record_drift(ctx.client, ctx.spec, model_version, drift, idempotency_key=key)
 
 
 # ------------------------------------------------------------------------------ flow
-@flow(name="mlgate-pipeline", log_prints=True)
+@flow(name="mlgate-pipeline", log_prints=True, persist_result=True)
 def pipeline(params: PipelineParams) -> dict[str, Any]:
     """Raw data to a governed production model: ingest, validate, train, promote,
     score and monitor one project. Returns a small summary of what it did."""
@@ -271,15 +348,15 @@ def pipeline(params: PipelineParams) -> dict[str, Any]:
         say(f"      {validation['evaluated']} expectations passed")
 
         say(f"[3/6] train {len(spec.training.candidates)} candidates")
-        trained = train_task(ctx, snap)
+        address = scale.dask_address(params.dask_address)
+        trained = train_on_cluster(ctx, snap, address) if address else train_task(ctx, snap)
         model_version = register_model_task(ctx, trained, dataset_version)
         say(f"      best {trained.algorithm} registered as {spec.name}@{model_version}")
 
         say("[4/6] request promotion to production and wait for approval")
-        request_id = request_promotion_task(ctx, model_version)
-        decided = wait_for_decision_task(
-            ctx, request_id, params.approval_timeout_s, params.poll_interval_s
-        )
+        request_id = request_promotion_task(ctx, model_version, suspends(params))
+        say(f"      request {request_id[:8]} filed; waiting for governance to decide")
+        decided = pass_gate(ctx, request_id, params)
         say(
             f"      request {request_id[:8]} {decided['status']};"
             f" {spec.name}@{model_version} in production"

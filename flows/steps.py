@@ -12,22 +12,25 @@ import io
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.schema import arrow_schema
 from connectors.sources import read_table
 from connectors.store import ArtifactStore
-from flows import train as train_lib
-from flows import validate as validate_lib
 from governance.client import GovernanceClient
 from mlgate.spec import DataContract, ProjectSpec
-from monitoring.drift import run_drift
-from serving import batch as batch_lib
-from serving import model_format
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from flows import validate as validate_lib
+
+# scikit-learn, Great Expectations and Evidently are imported by the step that needs
+# them: a flow run resumed after the approval gate starts in seconds, not tens of them.
+from serving import predlog
 
 
 def load_frame(store: ArtifactStore, uri: str, sha256: str) -> pd.DataFrame:
@@ -39,6 +42,8 @@ def load_frame(store: ArtifactStore, uri: str, sha256: str) -> pd.DataFrame:
 def validate_snapshot(
     store: ArtifactStore, spec: ProjectSpec, uri: str, sha256: str
 ) -> validate_lib.ValidationReport:
+    from flows import validate as validate_lib
+
     frame = load_frame(store, uri, sha256)
     return validate_lib.validate_frame(frame, spec.contract, name=f"{spec.name}-contract")
 
@@ -59,6 +64,9 @@ class TrainedModel:
 
 def train_snapshot(store: ArtifactStore, spec: ProjectSpec, uri: str, sha256: str) -> TrainedModel:
     """Fit every candidate on the snapshot and store the best as a skops artifact."""
+    from flows import train as train_lib
+    from serving import model_format
+
     frame = load_frame(store, uri, sha256)
     result = train_lib.fit(frame, spec)
     stored = store.put_bytes(model_format.dumps(result.best_model), kind="models", suffix=".skops")
@@ -115,6 +123,9 @@ def score_source(
 
     The artifact's sha256 is checked against governance's record before loading.
     """
+    from serving import batch as batch_lib
+    from serving import model_format
+
     started = time.perf_counter()
     data = store.get_bytes(model["artifact_uri"], sha256=model["sha256"])
     estimator = model_format.load_verified(data, expected_sha256=model["sha256"])
@@ -122,6 +133,18 @@ def score_source(
     frame = inputs.to_pandas()
     scored = batch_lib.score_frame(
         estimator, frame, spec.contract, model_version=f"{spec.name}@{model['version']}"
+    )
+    # The same records the prediction server logs, so monitoring sees batch scoring too.
+    predlog.write_predictions(
+        store,
+        spec.name,
+        predlog.scored_log_table(
+            spec.contract,
+            frame,
+            scored,
+            version=int(model["version"]),
+            latency_ms=(time.perf_counter() - started) * 1000.0 / max(len(scored), 1),
+        ),
     )
     inputs_stored = store.write_snapshot(inputs)
     buf = io.BytesIO()
@@ -164,6 +187,8 @@ def drift_against_reference(
     current_sha256: str,
 ) -> DriftOutcome:
     """Evidently drift of the current inputs against the training snapshot."""
+    from monitoring.drift import run_drift
+
     reference = load_frame(store, reference_uri, reference_sha256)
     current = load_frame(store, current_uri, current_sha256)
     run = run_drift(
@@ -189,8 +214,14 @@ def drift_against_reference(
 
 
 def record_drift(
-    client: GovernanceClient, spec: ProjectSpec, model_version: int, drift: DriftOutcome
+    client: GovernanceClient,
+    spec: ProjectSpec,
+    model_version: int,
+    drift: DriftOutcome,
+    *,
+    idempotency_key: str | None = None,
 ) -> None:
+    """Record a drift result in governance; a repeat with the same key records it once."""
     client.record_monitoring(
         spec.name,
         model_version=model_version,
@@ -200,4 +231,5 @@ def record_drift(
         report_uri=drift.html_uri,
         json_uri=drift.json_uri,
         details=drift.summary,
+        idempotency_key=idempotency_key,
     )

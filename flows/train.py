@@ -114,18 +114,7 @@ class FitResult:
 
     def leaderboard_rows(self) -> list[dict[str, Any]]:
         """One flat row per candidate, best first, for a table or a Prefect artifact."""
-        rows = []
-        for rank, result in enumerate(self.leaderboard, start=1):
-            row: dict[str, Any] = {
-                "rank": rank,
-                "candidate": result.name,
-                f"cv_{self.primary_metric}": result.cv_mean,
-                "cv_std": result.cv_std,
-            }
-            row.update({f"holdout_{k}": v for k, v in result.holdout.items()})
-            row["fit_seconds"] = result.fit_seconds
-            rows.append(row)
-        return rows
+        return leaderboard_rows(self.leaderboard, self.primary_metric)
 
     def leaderboard_markdown(self) -> str:
         """The leaderboard as a Markdown table."""
@@ -139,6 +128,24 @@ class FitResult:
             cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
+
+
+def leaderboard_rows(
+    ranked: tuple[CandidateResult, ...] | list[CandidateResult], primary_metric: str
+) -> list[dict[str, Any]]:
+    """One flat row per ranked candidate, for a table or a Prefect artifact."""
+    rows = []
+    for position, result in enumerate(ranked, start=1):
+        row: dict[str, Any] = {
+            "rank": position,
+            "candidate": result.name,
+            f"cv_{primary_metric}": result.cv_mean,
+            "cv_std": result.cv_std,
+        }
+        row.update({f"holdout_{k}": v for k, v in result.holdout.items()})
+        row["fit_seconds"] = result.fit_seconds
+        rows.append(row)
+    return rows
 
 
 def prepare(frame: pd.DataFrame, spec: ProjectSpec) -> Split:
@@ -301,8 +308,7 @@ def fit(frame: pd.DataFrame, spec: ProjectSpec) -> FitResult:
     fitted: list[tuple[CandidateResult, Pipeline]] = [
         fit_candidate(name, split, spec) for name in dict.fromkeys(spec.training.candidates)
     ]
-    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
-    ranked = sorted(fitted, key=lambda pair: sign * pair[0].holdout[metric])
+    ranked = rank(fitted, metric)
     return FitResult(
         primary_metric=metric,
         leaderboard=tuple(result for result, _ in ranked),
@@ -310,6 +316,14 @@ def fit(frame: pd.DataFrame, spec: ProjectSpec) -> FitResult:
         n_train=len(split.X_train),
         n_holdout=len(split.X_holdout),
     )
+
+
+def rank(
+    fitted: list[tuple[CandidateResult, Any]], metric: str
+) -> list[tuple[CandidateResult, Any]]:
+    """Candidates best first by the holdout ``metric``; ties keep their order."""
+    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+    return sorted(fitted, key=lambda pair: sign * pair[0].holdout[metric])
 
 
 def _key_params(name: str, pipeline: Pipeline) -> dict[str, Any]:

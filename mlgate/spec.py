@@ -173,6 +173,11 @@ class MonitoringSpec(_Strict):
     sample_rows: int | None = Field(
         None, ge=1000, description="sample this many rows of each side for drift (None: all)"
     )
+    schedule: str | None = Field(
+        None,
+        description="cron expression (UTC) of the monitor deployment, e.g. '0 * * * *' "
+        "(None: run on demand)",
+    )
 
 
 class ProjectSpec(_Strict):

@@ -1,0 +1,108 @@
+"""Training candidates on a Dask cluster through prefect-dask.
+
+A cluster is used when one is configured: the flow parameter ``dask_address`` or
+``MLGATE_DASK_ADDRESS`` (``tcp://host:8786`` for a running scheduler, ``local`` for a
+``LocalCluster`` started for the run). Each candidate is one Prefect task
+on the cluster; tasks read the snapshot from the artifact store themselves and send
+back small results (metrics and the fitted model as skops bytes),
+never frames. The functions they call are the same as without a cluster, with the
+same seeds, so the leaderboard is the same.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from connectors.store import open_store
+from flows import steps
+from mlgate.spec import load_spec
+
+ENV_ADDRESS = "MLGATE_DASK_ADDRESS"
+
+
+def dask_address(explicit: str | None = None) -> str | None:
+    """The configured cluster: ``explicit``, else ``MLGATE_DASK_ADDRESS``, else None."""
+    return explicit or os.environ.get(ENV_ADDRESS) or None
+
+
+def task_runner(address: str | None, *, local_workers: int = 2) -> TaskRunner[Any]:
+    """A DaskTaskRunner for ``address`` (``local``: a LocalCluster without dashboard),
+    else Prefect's default thread pool."""
+    if not address:
+        return ThreadPoolTaskRunner()
+    from prefect_dask import DaskTaskRunner
+
+    if address == "local":
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={
+                "n_workers": local_workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            },
+        )
+    return DaskTaskRunner(address=address)
+
+
+# ------------------------------------------------------------------------------ training
+@task(name="fit-candidate", cache_policy=NO_CACHE, persist_result=False)
+def fit_candidate_task(
+    spec_path: str, store_url: str, uri: str, sha256: str, name: str, seed: int | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """Fit one candidate on the snapshot; its result and the model as skops bytes."""
+    from flows import train as train_lib
+    from serving import model_format
+
+    spec = load_spec(spec_path)
+    if seed is not None:
+        spec = spec.model_copy(update={"training": spec.training.model_copy(update={"seed": seed})})
+    frame = steps.load_frame(open_store(store_url), uri, sha256)
+    split = train_lib.prepare(frame, spec)
+    result, model = train_lib.fit_candidate(name, split, spec)
+    return result.to_dict(), model_format.dumps(model)
+
+
+@flow(name="mlgate-train-candidates", persist_result=True)
+def train_candidates(
+    spec_path: str,
+    store_url: str,
+    snapshot_uri: str,
+    snapshot_sha256: str,
+    seeds: list[int] | None = None,
+) -> steps.TrainedModel:
+    """Fit every candidate of the spec (times ``seeds``) as parallel tasks, keep the best.
+
+    Run it with ``train_candidates.with_options(task_runner=task_runner(address))``.
+    """
+    from flows import train as train_lib
+
+    spec = load_spec(spec_path)
+    plan = [(name, seed) for seed in (seeds or [None]) for name in spec.training.candidates]
+    futures = [
+        fit_candidate_task.submit(spec_path, store_url, snapshot_uri, snapshot_sha256, n, s)
+        for n, s in plan
+    ]
+    fitted = []
+    for future in futures:
+        result, blob = future.result()
+        fitted.append((train_lib.CandidateResult(**result), blob))
+    ranked = train_lib.rank(fitted, spec.training.primary_metric)
+    best, blob = ranked[0]
+    stored = open_store(store_url).put_bytes(blob, kind="models", suffix=".skops")
+    metrics = {**best.holdout, "cv_mean": best.cv_mean, "cv_std": best.cv_std}
+    return steps.TrainedModel(
+        algorithm=best.name,
+        params=best.params,
+        metrics={k: float(v) for k, v in metrics.items()},
+        artifact_uri=stored.uri,
+        sha256=stored.sha256,
+        leaderboard=train_lib.leaderboard_rows(
+            [r for r, _ in ranked], spec.training.primary_metric
+        ),
+    )
