@@ -30,6 +30,10 @@ from connectors import s3 as _s3  # noqa: F401  (registers s3://)
 from connectors import snowflake as _snowflake  # noqa: F401  (registers snowflake://)
 from connectors.store import ArtifactStore, LocalArtifactStore, StoredArtifact, open_store
 
+# isort: split
+
+from connectors.s3store import S3ArtifactStore
+
 __all__ = [
     "ArtifactStore",
     "ConnectorError",
@@ -38,6 +42,7 @@ __all__ = [
     "InvalidLocation",
     "LocalArtifactStore",
     "MalformedSource",
+    "S3ArtifactStore",
     "SchemaMismatch",
     "SourceNotFound",
     "SourceUnavailable",
