@@ -162,3 +162,14 @@ def test_a_store_at_the_bucket_root(s3_endpoint: str, s3_creds: str) -> None:
     stored = store.put_bytes(b"x", kind="models", suffix=".bin")
     assert stored.uri.startswith(f"s3://{bucket}/models/")
     assert store.get_bytes(stored.uri) == b"x"
+
+
+def test_an_unreachable_store_is_unavailable(s3_creds: str) -> None:
+    from connector_servers import free_port
+
+    from connectors.errors import SourceUnavailable
+
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    store = open_store(f"s3://some-bucket/p?endpoint={endpoint}&{s3_creds}")
+    with pytest.raises(SourceUnavailable, match=rf"S3 at {endpoint} cannot be reached"):
+        store.put_bytes(b"x", kind="models", suffix=".bin")

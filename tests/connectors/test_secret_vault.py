@@ -223,3 +223,20 @@ def test_an_s3_ingest_survives_its_vault_token_expiring_midway(
     assert stats.logins >= 2  # the first token expired during the run
     assert VALUE not in caplog.text
     assert "vault-held-AKID-1" not in caplog.text
+
+
+def test_an_s3_source_whose_vault_is_down_fails_clearly(
+    monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
+) -> None:
+    addr = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLGATE_VAULT_ADDR", addr)
+    monkeypatch.setenv("MLGATE_VAULT_ROLE_ID", "role")
+    monkeypatch.setenv("MLGATE_VAULT_SECRET_ID", VALUE)
+    monkeypatch.setenv("MLGATE_VAULT_TIMEOUT_S", "1")
+    uri = (
+        f"s3://some-bucket/a.csv?endpoint={s3_endpoint}"
+        "&access_key=vault://secret/mlgate/s3%23ak&secret_key=vault://secret/mlgate/s3%23sk"
+    )
+    with pytest.raises(SourceUnavailable, match=rf"^Vault at {addr} cannot be reached") as info:
+        open_source(uri)
+    assert VALUE not in str(info.value)
