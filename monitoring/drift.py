@@ -25,10 +25,17 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from mlgate.spec import DataContract
-from monitoring.schema import FindingKind, SchemaFinding, Side, prepare_frames
+from monitoring.schema import (
+    FindingKind,
+    PreparedFrames,
+    SchemaFinding,
+    Side,
+    prepare_frames,
+)
 
 if TYPE_CHECKING:
     from evidently.core.report import Snapshot
@@ -44,7 +51,7 @@ __all__ = [
 ]
 
 ColumnKind = Literal["numerical", "categorical"]
-Engine = Literal["value_drift", "preset"]
+Engine = Literal["value_drift", "preset", "stattest"]
 _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 
 
@@ -231,7 +238,11 @@ def run_drift(
 
     columns: list[ColumnDrift] = []
     snapshot = None
-    if prepared.numerical or prepared.categorical:
+    if engine == "stattest" and (prepared.numerical or prepared.categorical):
+        full = (full_reference, full_current, contract) if sampled else None
+        tests = _default_tests(prepared, full)
+        columns = _direct_columns(prepared, tests, column_threshold)
+    elif prepared.numerical or prepared.categorical:
         snapshot = _evidently_snapshot(
             prepared.reference,
             prepared.current,
@@ -249,7 +260,13 @@ def run_drift(
     rechecked: list[str] = []
     if sampled and guard_band is not None and columns:
         columns, rechecked = _recheck(
-            columns, full_reference, full_current, contract, guard_band, column_threshold
+            columns,
+            full_reference,
+            full_current,
+            contract,
+            guard_band,
+            column_threshold,
+            direct=engine == "stattest",
         )
 
     drifted = [c.column for c in columns if c.drifted]
@@ -283,12 +300,18 @@ def _recheck(
     contract: DataContract,
     guard_band: float,
     column_threshold: float | None,
+    *,
+    direct: bool = False,
 ) -> tuple[list[ColumnDrift], list[str]]:
     """Recompute on all rows the columns whose sampled verdict was a close call."""
     close = [c.column for c in columns if _close_call(c, guard_band)]
     if not close:
         return columns, []
     prepared = prepare_frames(reference, current, _only(contract, close))
+    if direct:
+        exact_direct = _direct_columns(prepared, _default_tests(prepared), column_threshold)
+        by_name = {c.column: c for c in exact_direct}
+        return [by_name.get(c.column, c) for c in columns], close
     snapshot = _evidently_snapshot(
         prepared.reference,
         prepared.current,
@@ -301,6 +324,71 @@ def _recheck(
     kinds = {c.column: c.kind for c in columns if c.column in close}
     exact = {c.column: c for c in _read_columns(snapshot, kinds)}
     return [exact.get(c.column, c) for c in columns], close
+
+
+def _clean(series: pd.Series) -> pd.Series:
+    """What Evidently compares: infinities and nulls dropped (as ``get_one_column_drift``).
+
+    Strings hold no infinities, so text columns only lose their nulls (the same result,
+    without a slow ``replace`` over Python objects).
+    """
+    if series.dtype == object:
+        return series.dropna()
+    return series.replace([-np.inf, np.inf], np.nan).dropna()
+
+
+def _default_tests(
+    prepared: PreparedFrames,
+    full: tuple[pd.DataFrame, pd.DataFrame, DataContract] | None = None,
+) -> dict[str, Any]:
+    """Evidently's automatic choice of test per column, as it would choose on the full data.
+
+    Evidently picks by the reference's size (over 1,000 rows or not) and, for numeric
+    columns, by whether both sides hold more than 5 distinct values. When ``prepared``
+    is a sample, a sample that already lands in the same branch as the full data (over
+    1,000 rows, and for numbers more than 5 distinct values: the full data has at least
+    as many) decides; any other column is decided on its full data.
+    """
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    tests = {}
+    for name in prepared.reference.columns:
+        numeric = name in prepared.numerical
+        kind = ColumnType.Numerical if numeric else ColumnType.Categorical
+        ref, cur = _clean(prepared.reference[name]), _clean(prepared.current[name])
+        settled = full is None or (
+            len(ref) > 1000 and (not numeric or pd.concat([ref, cur]).nunique() > 5)
+        )
+        if not settled:
+            assert full is not None
+            whole = prepare_frames(full[0], full[1], _only(full[2], [name]))
+            ref, cur = _clean(whole.reference[name]), _clean(whole.current[name])
+        tests[name] = (get_stattest(ref, cur, kind, None), kind)
+    return tests
+
+
+def _direct_columns(
+    prepared: PreparedFrames, tests: dict[str, Any], column_threshold: float | None
+) -> list[ColumnDrift]:
+    """Evidently's statistical tests called directly: the scores and verdicts its
+    ``ValueDrift`` computes, without building a report (no histograms, no plots)."""
+    columns = []
+    for name in prepared.reference.columns:
+        test, kind = tests[name]
+        ref, cur = _clean(prepared.reference[name]), _clean(prepared.current[name])
+        result = test(ref, cur, kind, column_threshold)
+        columns.append(
+            ColumnDrift(
+                column=name,
+                kind="numerical" if name in prepared.numerical else "categorical",
+                stattest=str(test.display_name),
+                score=float(result.drift_score),
+                threshold=float(result.actual_threshold),
+                drifted=bool(result.drifted),
+            )
+        )
+    return columns
 
 
 def _only(contract: DataContract, features: list[str]) -> DataContract:
@@ -392,8 +480,25 @@ def _empty_html(result: DriftResult) -> str:
         f"<li>{html_lib.escape(f.column)} ({f.side}): {f.kind}, {html_lib.escape(f.detail)}</li>"
         for f in result.schema_findings
     )
+    if result.columns:
+        # The direct-test engine (fast path) builds no Evidently report: a plain table.
+        rows = "".join(
+            f"<tr><td>{html_lib.escape(c.column)}</td><td>{c.kind}</td>"
+            f"<td>{html_lib.escape(c.stattest)}</td><td>{c.score:.4g}</td>"
+            f"<td>{c.threshold:.4g}</td><td>{'yes' if c.drifted else 'no'}</td></tr>"
+            for c in result.columns
+        )
+        body = (
+            f"<p>{len(result.drifted_columns)} of {len(result.columns)} features drifted "
+            f"(share {result.drift_share:.1%}; {result.n_reference} reference rows, "
+            f"{result.n_current} current rows{', sampled' if result.sampled else ''}).</p>"
+            "<table><tr><th>column</th><th>kind</th><th>test</th><th>score</th>"
+            f"<th>threshold</th><th>drifted</th></tr>{rows}</table>"
+        )
+    else:
+        body = "<p>No feature could be compared.</p>"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">'
         "<title>Data drift</title></head><body><h1>Data drift</h1>"
-        f"<p>No feature could be compared.</p><ul>{items}</ul></body></html>"
+        f"{body}<ul>{items}</ul></body></html>"
     )

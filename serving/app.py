@@ -131,6 +131,7 @@ class _Server:
             max_rows=settings.serve_batch_max_rows,
             wait_ms=settings.serve_batch_wait_ms,
             on_batch=self._on_batch,
+            inline=settings.serve_predict_inline,
         )
         self.log: PredictionLogWriter | None = None
         self.metrics.model_version.labels(self.project).set(0)

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -47,21 +48,17 @@ def merge_columns(names: list[str], batches: list[LogBatch]) -> dict[str, Any]:
     """One array per column from many small batches (one Arrow conversion per column).
 
     A column may be given per batch as an array, a list, or one value for all its rows
-    (model version, time, latency, source), which is repeated here, off the request path.
+    (model version, time, latency, source), which is repeated here, off the request path,
+    with one ``np.repeat`` per column.
     """
     merged: dict[str, Any] = {}
+    counts = np.array([b.rows for b in batches], dtype=np.int64)
     for name in names:
-        parts: list[Any] = []
-        for b in batches:
-            value = b.columns[name]
-            if isinstance(value, np.ndarray):
-                parts.append(value)
-            elif isinstance(value, list):
-                parts.append(np.array(value, dtype=object))
-            else:
-                part = np.empty(b.rows, dtype=object)
-                part[:] = [value] * b.rows
-                parts.append(part)
+        values = [b.columns[name] for b in batches]
+        if not isinstance(values[0], np.ndarray | list):
+            merged[name] = _repeat(values, counts)
+            continue
+        parts = [v if isinstance(v, np.ndarray) else np.array(v, dtype=object) for v in values]
         if len(parts) == 1:
             merged[name] = parts[0]
         elif any(p.dtype == object for p in parts) and not all(p.dtype == object for p in parts):
@@ -69,6 +66,19 @@ def merge_columns(names: list[str], batches: list[LogBatch]) -> dict[str, Any]:
         else:
             merged[name] = np.concatenate(parts)
     return merged
+
+
+def _repeat(values: list[Any], counts: np.ndarray) -> Any:
+    """Per-batch scalars repeated for each batch's rows."""
+    if isinstance(values[0], datetime):
+        micros = np.array([int(v.timestamp() * 1_000_000) for v in values], dtype=np.int64)
+        return pa.array(np.repeat(micros, counts)).cast(pa.timestamp("us", tz="UTC"))
+    if isinstance(values[0], str):
+        # few distinct values (model versions, sources): a dictionary array, decoded once
+        uniques, codes = np.unique(np.array(values, dtype=object), return_inverse=True)
+        indices = pa.array(np.repeat(codes.astype(np.int32), counts))
+        return pa.DictionaryArray.from_arrays(indices, pa.array(list(uniques))).dictionary_decode()
+    return np.repeat(np.array(values), counts)
 
 
 class PredictionLogWriter:

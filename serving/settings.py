@@ -60,6 +60,9 @@ class ServeSettings(BaseSettings):
         description="longest a request waits for others to join its model call (0: only "
         "those already queued join, so an idle server adds no latency)",
     )
+    serve_predict_inline: bool = Field(
+        False, description="score on the event loop instead of a worker thread"
+    )
     serve_log_capacity_rows: int = Field(
         200_000, ge=1_000, le=50_000_000, description="logged rows held in memory at most"
     )

@@ -93,7 +93,9 @@ def test_fast_path_verdicts_equal_the_full_computation(
     reference: pd.DataFrame, current: pd.DataFrame
 ) -> None:
     full = run_drift(reference, current, CONTRACT).result
-    fast = run_drift(reference, current, CONTRACT, sample_rows=2_000, guard_band=0.25).result
+    fast = run_drift(
+        reference, current, CONTRACT, sample_rows=2_000, guard_band=0.25, engine="stattest"
+    ).result
     assert fast.sampled and not full.sampled
     assert fast.n_reference == 2_000
     assert {c.column: c.drifted for c in fast.columns} == {
@@ -104,6 +106,37 @@ def test_fast_path_verdicts_equal_the_full_computation(
     for name in fast.rechecked_columns:
         same = next(c for c in fast.columns if c.column == name)
         assert same.score == pytest.approx(by_full[name].score)
+
+
+def test_direct_tests_give_the_report_s_scores_and_verdicts(
+    reference: pd.DataFrame, current: pd.DataFrame
+) -> None:
+    report = run_drift(reference, current, CONTRACT).result
+    direct = run_drift(reference, current, CONTRACT, engine="stattest").result
+    assert [(c.column, c.stattest, c.threshold, c.drifted) for c in direct.columns] == [
+        (c.column, c.stattest, c.threshold, c.drifted) for c in report.columns
+    ]
+    for a, b in zip(direct.columns, report.columns, strict=True):
+        assert a.score == pytest.approx(b.score, rel=1e-9)
+
+
+def test_guard_band_rechecks_close_calls_on_all_rows(
+    reference: pd.DataFrame, current: pd.DataFrame
+) -> None:
+    """With the widest band every column scoring up to twice its threshold is rechecked."""
+    full = {
+        c.column: c
+        for c in run_drift(reference, current, CONTRACT, engine="stattest").result.columns
+    }
+    fast = run_drift(
+        reference, current, CONTRACT, sample_rows=1_500, guard_band=1.0, engine="stattest"
+    ).result
+    assert set(STABLE) <= set(fast.rechecked_columns)
+    for c in fast.columns:
+        if c.column in fast.rechecked_columns:
+            assert c.score == pytest.approx(full[c.column].score)
+        else:
+            assert c.score > 2 * c.threshold and full[c.column].drifted
 
 
 # --------------------------------------------------------------------------- a whole run
