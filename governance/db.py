@@ -16,6 +16,7 @@ Nothing outside ``governance/`` imports this module.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
 __all__ = [
+    "RequestGate",
     "UTCDateTime",
     "create_db_engine",
     "grant_service_role",
@@ -43,6 +45,8 @@ __all__ = [
 # PostgreSQL connections per process. More let more requests run their Python at once,
 # which on one GIL slows whoever holds a lock; see the benchmark bench/governance_api.py.
 POOL_SIZE = 6
+# Worker threads of the server (anyio's default limit), which bounds the connections.
+MAX_THREADS = 40
 
 
 def utcnow() -> datetime:
@@ -88,7 +92,7 @@ def create_db_engine(
     Args:
         database_url: a ``sqlite:///path`` or ``postgresql[+psycopg]://`` URL.
         echo: log every statement.
-        pool_size: PostgreSQL connections of this process (no overflow beyond it).
+        pool_size: PostgreSQL connections kept open by this process.
     """
     url = make_url(_normalize_url(database_url))
     if url.get_backend_name() == "sqlite":
@@ -102,11 +106,17 @@ def create_db_engine(
         engine = create_engine(url, echo=echo, **kwargs)
         _sqlite_write_lock(engine)
         return engine
-    # A bounded pool and no overflow: requests beyond POOL_SIZE wait for a connection
-    # instead of running their Python alongside the one holding the project or chain lock
-    # (one process, one GIL): under contention, locks are held for less time.
+    # The app admits no more requests than POOL_SIZE (:class:`RequestGate`), so the rest
+    # wait outside instead of running their Python alongside the one holding the project
+    # or chain lock (one process, one GIL). The overflow only serves background threads
+    # and embedders without the gate: up to the worker threads there may be, so no thread
+    # ever waits for a connection held by a request that waits for a thread.
     return create_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=60
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max(0, MAX_THREADS - pool_size),
     )
 
 
@@ -192,3 +202,27 @@ def grant_service_role(engine: Engine, role: str) -> None:
         conn.exec_driver_sql(
             f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO {quoted}'
         )
+
+
+class RequestGate:
+    """ASGI middleware: at most ``limit`` HTTP requests inside the app at once.
+
+    The others wait in line on the event loop, holding neither a worker thread nor a
+    database connection. Sized to the connection pool, it keeps every admitted request
+    able to get a connection and a thread (no pool-versus-threadpool starvation), and
+    keeps the Python work that competes with a lock holder for the GIL bounded.
+    """
+
+    def __init__(self, app: Any, limit: int = POOL_SIZE) -> None:
+        self.app = app
+        self.limit = limit
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:  # created on the server's own event loop
+            self._slots = asyncio.Semaphore(self.limit)
+        async with self._slots:
+            await self.app(scope, receive, send)

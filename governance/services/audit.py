@@ -74,6 +74,17 @@ audit_head = sa.Table(
 _EVENTS: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
+_LOCK_HEAD = (
+    sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+)
+_INSERT_EVENT = sa.insert(_EVENTS)
+_MOVE_HEAD = (
+    audit_head.update()
+    .where(audit_head.c.id == 1, audit_head.c.seq == sa.bindparam("prev_seq"))
+    .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
+)
+
+
 class AuditChainError(MlgateError):
     """The audit chain cannot take a new event (its head record is missing or moved)."""
 
@@ -163,11 +174,15 @@ def append(
     """
     from governance.db import utcnow
 
+    session.flush()  # the caller's pending rows first, as an ORM query would
+    connection = session.connection()
     # Locks the head row until commit: appends queue here, in lock order after the
-    # project and request rows the caller may hold.
-    prev = _head(session, for_update=True)
-    if prev is None:
+    # project and request rows the caller may hold. Core statements on the session's
+    # connection: this runs under those locks, so it is kept lean.
+    row = connection.execute(_LOCK_HEAD).first()
+    if row is None:
         raise AuditChainError("the audit chain head record is missing; run audit verify")
+    prev = Head(int(row[0]), str(row[1]))
     ts = utcnow()  # microsecond precision survives both backends
     fields: dict[str, Any] = {
         "seq": prev.seq + 1,
@@ -180,29 +195,20 @@ def append(
         "prev_hash": prev.hash,
     }
     event = AuditEvent(**fields, hash=event_hash(**fields))
-    # A Core insert: cheaper than the ORM's unit of work, and this runs under the locks.
-    session.execute(sa.insert(_EVENTS).values(**fields, hash=event.hash))
-    moved = session.execute(
-        audit_head.update()
-        .where(audit_head.c.id == 1, audit_head.c.seq == prev.seq)
-        .values(seq=event.seq, hash=event.hash)
+    connection.execute(_INSERT_EVENT, {**fields, "hash": event.hash})
+    moved = connection.execute(
+        _MOVE_HEAD, {"prev_seq": prev.seq, "new_seq": event.seq, "new_hash": event.hash}
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if moved.rowcount != 1:
         raise AuditChainError(f"the audit chain head moved away from event {prev.seq}")
     return event
 
 
-def _head(session: Session, *, for_update: bool = False) -> Head | None:
-    statement = sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-    if for_update:
-        statement = statement.with_for_update()
-    row = session.execute(statement).first()
-    return None if row is None else Head(int(row[0]), str(row[1]))
-
-
 def read_head(session: Session) -> Head | None:
     """The recorded chain head (None: the head record is missing)."""
-    return _head(session)
+    statement = sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+    row = session.execute(statement).first()
+    return None if row is None else Head(int(row[0]), str(row[1]))
 
 
 def list_events(session: Session, *, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
