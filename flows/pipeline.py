@@ -96,8 +96,9 @@ class PipelineParams(GateParams):
     )
     dask_address: str | None = Field(
         None,
-        description="Dask cluster for training candidates: tcp://host:port, 'local' for a "
-        "LocalCluster, empty for MLGATE_DASK_ADDRESS or, unset, Prefect's default runner",
+        description="Dask cluster for training candidates and scoring partitions: "
+        "tcp://host:port, 'local' for a LocalCluster, empty for MLGATE_DASK_ADDRESS or, "
+        "unset, Prefect's default runner",
     )
 
 
@@ -294,6 +295,21 @@ def score_task(ctx: Context, source: str) -> steps.ScoredBatch:
     )
 
 
+def score_on_cluster(ctx: Context, source: str, address: str) -> steps.ScoredBatch:
+    """Score ``source`` in partitions on the Dask cluster at ``address``."""
+    current = ctx.client.current_stage(ctx.spec.name, "production")
+    if current is None:
+        raise PipelineError(f"project {ctx.spec.name} has no production model to score with")
+    runner = scale.task_runner(address)
+    return scale.score_partitions.with_options(task_runner=runner)(
+        ctx.params.spec_path,
+        ctx.params.store_url,
+        source,
+        str(ctx.base_dir),
+        current.model.model_dump(mode="json"),
+    )
+
+
 @task(name="compute-drift-with-evidently", **STEP)
 def drift_task(
     ctx: Context, reference: Snapshot, inputs_uri: str, inputs_sha256: str
@@ -374,7 +390,11 @@ def pipeline(params: PipelineParams) -> dict[str, Any]:
         }
         if params.current_source:
             say(f"[5/6] batch scoring {params.current_source} with the production model")
-            scored = score_task(ctx, params.current_source)
+            scored = (
+                score_on_cluster(ctx, params.current_source, address)
+                if address
+                else score_task(ctx, params.current_source)
+            )
             say(f"      {scored.rows:,} rows scored -> {scored.predictions_uri}")
             say("[6/6] drift of the scored batch against the training data (Evidently)")
             drift = drift_task(ctx, snap, scored.inputs_uri, scored.inputs_sha256)

@@ -1,17 +1,22 @@
-"""Training candidates on a Dask cluster through prefect-dask.
+"""Training candidates and scoring partitions on a Dask cluster through prefect-dask.
 
 A cluster is used when one is configured: the flow parameter ``dask_address`` or
 ``MLGATE_DASK_ADDRESS`` (``tcp://host:8786`` for a running scheduler, ``local`` for a
-``LocalCluster`` started for the run). Each candidate is one Prefect task
-on the cluster; tasks read the snapshot from the artifact store themselves and send
-back small results (metrics and the fitted model as skops bytes),
-never frames. The functions they call are the same as without a cluster, with the
-same seeds, so the leaderboard is the same.
+``LocalCluster`` started for the run). Each candidate (or partition) is one Prefect task
+on the cluster; tasks read their input from the artifact store themselves, never get
+a frame passed in, and send back only what the flow needs (a candidate's metrics and
+its model as skops bytes; a partition's scored rows as parquet bytes), which is not
+persisted. The functions they call are the ones used without a cluster, with the same
+seeds, so the leaderboard and the scores are the same.
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -106,3 +111,68 @@ def train_candidates(
             [r for r, _ in ranked], spec.training.primary_metric
         ),
     )
+
+
+# ------------------------------------------------------------------------------ scoring
+@task(name="score-partition", cache_policy=NO_CACHE, persist_result=False)
+def score_partition_task(
+    spec_path: str, store_url: str, model: dict[str, Any], inputs: tuple[str, str], rows: range
+) -> bytes:
+    """Score rows ``rows`` of the stored inputs (``(uri, sha256)``); parquet bytes back."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from serving import batch as batch_lib
+    from serving import model_format
+
+    spec = load_spec(spec_path)
+    store = open_store(store_url)
+    blob = store.get_bytes(model["artifact_uri"], sha256=model["sha256"])
+    estimator = model_format.load_verified(blob, expected_sha256=model["sha256"])
+    table = store.read_snapshot(inputs[0], sha256=inputs[1]).slice(rows.start, len(rows))
+    scored = batch_lib.score_frame(
+        estimator,
+        table.to_pandas(),
+        spec.contract,
+        model_version=f"{spec.name}@{model['version']}",
+    )
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(scored, preserve_index=False), buf)
+    return buf.getvalue()
+
+
+@flow(name="mlgate-score-partitions", persist_result=True)
+def score_partitions(
+    spec_path: str,
+    store_url: str,
+    source: str,
+    base_dir: str,
+    model: dict[str, Any],
+    partitions: int = 4,
+) -> steps.ScoredBatch:
+    """Score ``source`` in ``partitions`` contiguous row ranges as parallel tasks.
+
+    The batch is stored first (content-addressed) so every task reads it from the
+    store; the scored parts come back in order and are logged and stored as one batch,
+    exactly as ``steps.score_source`` does.
+    """
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    started = time.perf_counter()
+    spec = load_spec(spec_path)
+    store = open_store(store_url)
+    inputs = steps.read_scoring_batch(source, spec.contract, base_dir=Path(base_dir))
+    stored = store.write_snapshot(inputs)
+    n = inputs.num_rows
+    bounds = [round(i * n / partitions) for i in range(partitions + 1)]
+    futures = [
+        score_partition_task.submit(
+            spec_path, store_url, model, (stored.uri, stored.sha256), range(lo, hi)
+        )
+        for lo, hi in itertools.pairwise(bounds)
+        if hi > lo
+    ]
+    parts = [pq.read_table(io.BytesIO(f.result())).to_pandas() for f in futures]
+    scored = pd.concat(parts, ignore_index=True)
+    return steps.store_scored(store, spec, model, inputs, inputs.to_pandas(), scored, started)

@@ -134,6 +134,19 @@ def score_source(
     scored = batch_lib.score_frame(
         estimator, frame, spec.contract, model_version=f"{spec.name}@{model['version']}"
     )
+    return store_scored(store, spec, model, inputs, frame, scored, started)
+
+
+def store_scored(
+    store: ArtifactStore,
+    spec: ProjectSpec,
+    model: dict[str, Any],
+    inputs: pa.Table,
+    frame: pd.DataFrame,
+    scored: pd.DataFrame,
+    started: float,
+) -> ScoredBatch:
+    """Log, store and summarize a scored batch (inputs snapshot, predictions parquet)."""
     # The same records the prediction server logs, so monitoring sees batch scoring too.
     predlog.write_predictions(
         store,

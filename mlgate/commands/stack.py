@@ -218,10 +218,16 @@ def bin_path(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def start_prefect(directory: Path, host: str, port: int, timeout: float) -> Service:
+def start_prefect(
+    directory: Path, host: str, port: int, timeout: float, database_url: str | None = None
+) -> Service:
+    """Prefect's server: on ``database_url`` (e.g. ``postgresql+asyncpg://…``), else
+    ``PREFECT_SERVER_DATABASE_CONNECTION_URL``, else SQLite under the stack directory."""
     env = child_env(directory)
     # The worker and the governance service need the server: no ephemeral fallback.
     env.pop("PREFECT_API_URL", None)
+    if database_url:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     if "PREFECT_SERVER_DATABASE_CONNECTION_URL" not in env:
         db = directory / "prefect" / "prefect.db"
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -366,6 +372,13 @@ def up(
     ),
     serving: Annotated[bool, typer.Option(help="start the prediction server")] = True,
     timeout: Annotated[float, typer.Option(min=1, help="seconds each part may take")] = 90,
+    prefect_database_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MLGATE_PREFECT_DATABASE_URL",
+            help="Prefect's database, e.g. postgresql+asyncpg://user@host/db (default SQLite)",
+        ),
+    ] = None,
 ) -> None:
     """Start Prefect server, governance, a worker and the prediction server in the background."""
     where = stack_dir(directory)
@@ -384,7 +397,9 @@ def up(
     started: dict[str, Service] = {}
     try:
         with console.status("starting the Prefect server"):
-            started["prefect"] = start_prefect(where, host, prefect_port, timeout)
+            started["prefect"] = start_prefect(
+                where, host, prefect_port, timeout, prefect_database_url
+            )
         write_state(where, started)
         api = f"{started['prefect'].url}/api"
         with console.status("starting governance"):

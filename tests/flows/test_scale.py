@@ -51,6 +51,36 @@ def test_dask_local_cluster_ranks_candidates_like_the_default_runner(tmp_path: P
     assert on_dask.artifact_uri.startswith("file://") and len(on_dask.sha256) == 64
 
 
+def test_scoring_partitions_on_dask_gives_the_scores_of_one_pass(tmp_path: Path) -> None:
+    import pandas as pd
+
+    demo_data.write_csv(demo_data.make_applications(3_000), tmp_path / "applications.csv")
+    demo_data.write_csv(demo_data.make_current_batch(2_001), tmp_path / "current.csv")
+    spec = load_spec(SPEC_FILE)
+    store = open_store(str(tmp_path / "artifacts"))
+    snap = snapshot_source("file://applications.csv", spec.contract, store, base_dir=tmp_path)
+    trained = steps.train_snapshot(store, spec, snap.uri, snap.content_hash)
+    model = {"artifact_uri": trained.artifact_uri, "sha256": trained.sha256, "version": 1}
+
+    one = steps.score_source(store, spec, "file://current.csv", model=model, base_dir=tmp_path)
+    parts = scale.score_partitions.with_options(task_runner=scale.task_runner("local"))(
+        str(SPEC_FILE), str(tmp_path / "artifacts"), "file://current.csv", str(tmp_path), model, 3
+    )
+
+    assert parts.inputs_sha256 == one.inputs_sha256  # same stored inputs, one snapshot
+    assert (parts.rows, parts.mean_score, parts.positive_rate) == (
+        one.rows,
+        one.mean_score,
+        one.positive_rate,
+    )
+    read = [
+        pd.read_parquet(uri.removeprefix("file://"))
+        for uri in (one.predictions_uri, parts.predictions_uri)
+    ]
+    columns = [c for c in read[0].columns if c not in ("prediction_id", "scored_at")]
+    pd.testing.assert_frame_equal(read[0][columns], read[1][columns])
+
+
 def test_dask_address_comes_from_the_parameter_then_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
