@@ -2,8 +2,10 @@
 
 Reads one JSON object (the two servers' URLs and the load settings) from argv[1], drives
 mlgate governance and then the MLflow registry with ``clients`` concurrent HTTP clients
-per phase, and prints one JSON object: per operation the count, errors, requests/s,
-p50/p99 in ms, plus the consistency checks (no lost or duplicated versions).
+per phase (each first idle, then warmed up with ``warmup`` of every operation on a
+project or model of its own), and prints one JSON object: per operation the count,
+errors, requests/s, p50/p99 in ms and server CPU per request, plus the consistency
+checks (no lost or duplicated versions).
 """
 
 from __future__ import annotations
@@ -318,9 +320,14 @@ async def _main(cfg: dict[str, Any]) -> dict[str, Any]:
     _PGID.update(mlgate=int(cfg["mlgate_pgid"]), mlflow=int(cfg["mlflow_pgid"]))
     _current[:] = ["mlgate"]
     settled = {"mlgate": await _settle("mlgate")}
+    warm = int(cfg.get("warmup", 0))
+    if warm:  # same operations on a project of their own, not measured
+        await _mlgate(cfg["mlgate_url"], cfg["admin_token"], warm, clients, seconds)
     mlgate = await _mlgate(cfg["mlgate_url"], cfg["admin_token"], n, clients, seconds)
     _current[:] = ["mlflow"]
     settled["mlflow"] = await _settle("mlflow")
+    if warm:
+        await _mlflow(cfg["mlflow_url"], warm, clients, seconds)
     mlflow = await _mlflow(cfg["mlflow_url"], n, clients, seconds)
     mlgate["checks"]["settle_seconds"] = settled["mlgate"]
     mlflow["checks"]["settle_seconds"] = settled["mlflow"]

@@ -138,7 +138,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--n", type=int, default=400, help="operations per phase (at most)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="time cap per phase")
+    parser.add_argument("--seconds", type=float, default=8.0, help="time cap per phase")
+    parser.add_argument(
+        "--warmup", type=int, default=40, help="unmeasured operations of each kind first"
+    )
     args = parser.parse_args()
     mlflow_bin = os.environ.get("MLGATE_MLFLOW_BIN", str(ROOT / ".tools/mlflow/bin/mlflow"))
     env = _env()
@@ -205,6 +208,7 @@ def main() -> int:
                 "n": args.n,
                 "clients": args.clients,
                 "seconds": args.seconds,
+                "warmup": args.warmup,
                 "mlgate_pgid": gov_pgid,
                 "mlflow_pgid": mlf_pgid,
             }
