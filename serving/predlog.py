@@ -312,7 +312,7 @@ def scored_log_table(
         ids = frame[contract.id_column]
         columns[contract.id_column] = [None if pd.isna(v) else str(v) for v in ids]
     columns.update(
-        prediction_id=scored["prediction_id"].tolist(),
+        prediction_id=pa.array(scored["prediction_id"], type=pa.string()),
         score=scored["score"].to_numpy(),
         label=scored["label"].to_numpy(),
         model_version=scored["model_version"].to_numpy(dtype=object),
