@@ -140,6 +140,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=400, help="operations per phase (at most)")
     parser.add_argument("--seconds", type=float, default=8.0, help="time cap per phase")
     parser.add_argument(
+        "--workers", type=int, default=1, help="server worker processes (both servers)"
+    )
+    parser.add_argument(
         "--warmup", type=int, default=40, help="unmeasured operations of each kind first"
     )
     args = parser.parse_args()
@@ -168,7 +171,7 @@ def main() -> int:
             "--port",
             str(gov_port),
             "--workers",
-            "1",
+            str(args.workers),
             "--log-level",
             "warning",
             "--no-access-log",
@@ -185,7 +188,7 @@ def main() -> int:
             "--port",
             str(mlf_port),
             "--workers",
-            "1",
+            str(args.workers),
             "--uvicorn-opts",
             "--log-level warning --no-access-log",
         ]
@@ -252,7 +255,8 @@ def main() -> int:
     }
     print(
         f"governance API vs MLflow registry: {args.clients} concurrent clients, "
-        f"up to {args.n} ops or {args.seconds:.0f} s per phase, PostgreSQL, one worker each"
+        f"up to {args.n} ops or {args.seconds:.0f} s per phase, PostgreSQL, "
+        f"{args.workers} worker process(es) each"
     )
     print(_table(figures))
     print(f"mlgate checks: {mg['checks']}")
