@@ -126,15 +126,17 @@ class GovernanceClient:
 
     @classmethod
     def from_env(cls, *, timeout: float = 30.0) -> GovernanceClient:
-        """A client for ``MLGATE_URL`` with ``MLGATE_TOKEN``.
+        """A client for ``MLGATE_GOVERNANCE_URL`` (or ``MLGATE_URL``) with ``MLGATE_TOKEN``.
 
         Raises:
-            InvalidInput: one of them is not set.
+            InvalidInput: the URL or the token is not set.
         """
-        url = os.environ.get("MLGATE_URL")
+        url = os.environ.get("MLGATE_GOVERNANCE_URL") or os.environ.get("MLGATE_URL")
         token = os.environ.get("MLGATE_TOKEN")
         if not url:
-            raise InvalidInput("MLGATE_URL is not set: where does governance listen?")
+            raise InvalidInput(
+                "MLGATE_GOVERNANCE_URL or MLGATE_URL is not set: where does governance listen?"
+            )
         if not token:
             raise InvalidInput("MLGATE_TOKEN is not set: an API token is needed")
         return cls(url, token, timeout=timeout)

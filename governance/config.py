@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         le=3600,
         description="how often the server expires overdue pending promotion requests",
     )
+    idempotency_retention_hours: float = Field(
+        168.0,
+        gt=0,
+        le=24 * 366,
+        description="how long the answer to a POST with an Idempotency-Key is kept for replay",
+    )
     resume_attempts: int = Field(
         4, ge=1, le=10, description="tries of each flow-run resume call (backoff in between)"
     )

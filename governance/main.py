@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -13,12 +14,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance import __version__
-from governance.api.deps import authorize
+from governance.api.deps import authorize, refuse_nul
 from governance.api.idempotency import Replay
 from governance.api.permissions import API_PREFIX, matrix_mismatches, required_role
 from governance.api.routes import api_router
 from governance.config import Settings, get_settings
-from governance.db import create_db_engine, init_db
+from governance.db import POOL_SIZE, RequestGate, create_db_engine, init_db
 from governance.errors import MlgateError
 from governance.services.resume import ResumeNotifier
 from governance.services.sweeper import ExpirySweeper
@@ -184,7 +185,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sweeper = ExpirySweeper(engine, notifier, settings.expiry_sweep_seconds)
+        sweeper = ExpirySweeper(
+            engine,
+            notifier,
+            settings.expiry_sweep_seconds,
+            timedelta(hours=settings.idempotency_retention_hours),
+        )
         sweeper.start()
         try:
             yield
@@ -202,10 +208,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         lifespan=lifespan,
         # The role matrix is enforced for every route, so none can ship unguarded.
-        dependencies=[Depends(authorize)],
+        # NUL characters are refused up front: no column can hold them.
+        dependencies=[Depends(authorize), Depends(refuse_nul)],
     )
     app.state.settings = settings
     app.state.engine = engine
+    # No more requests inside than database connections (see governance.db.RequestGate).
+    app.add_middleware(RequestGate, limit=POOL_SIZE)
     app.state.notifier = notifier
     app.include_router(api_router)
     _document_problems(app)

@@ -21,6 +21,8 @@ from sqlmodel import JSON, Field, SQLModel
 from governance.db import UTCDateTime, utcnow
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
+# Version numbers, counts and ids are INTEGER columns: refuse what they cannot hold.
+MAX_INT = 2**31 - 1
 PRINCIPAL_PATTERN = r"^[a-z][a-z0-9_.-]{0,62}$"
 
 
@@ -214,8 +216,8 @@ class DatasetVersionBase(SQLModel):
     source: str = Field(max_length=1000, description="where the data came from (URI)")
     snapshot_uri: str = Field(max_length=1000, description="immutable snapshot in the store")
     content_hash: str = Field(max_length=128, description="hash of the snapshot's content")
-    row_count: int = Field(ge=0)
-    contract_version: int = Field(ge=1, description="version of the data contract used")
+    row_count: int = Field(ge=0, le=MAX_INT)
+    contract_version: int = Field(ge=1, le=MAX_INT, description="version of the data contract")
 
 
 class DatasetVersionCreate(DatasetVersionBase):
@@ -264,7 +266,9 @@ class ModelVersionBase(SQLModel):
     metrics: dict[str, float] = Field(default_factory=dict, sa_type=JSON)
     artifact_uri: str = Field(max_length=1000)
     sha256: str = Field(min_length=64, max_length=64, schema_extra={"pattern": r"^[0-9a-f]{64}$"})
-    dataset_version: int = Field(ge=1, description="dataset version the model was trained on")
+    dataset_version: int = Field(
+        ge=1, le=MAX_INT, description="dataset version the model was trained on"
+    )
     code_version: str = Field(max_length=200, description="git commit or package version")
     flow_run_id: str | None = Field(default=None, max_length=200)
 
@@ -313,7 +317,7 @@ class Check(BaseModel):
 
 
 class PromotionRequestCreate(SQLModel):
-    model_version: int = Field(ge=1)
+    model_version: int = Field(ge=1, le=MAX_INT)
     stage: Stage = Stage.production
     comment: str = Field(default="", max_length=2000)
     flow_run_id: uuid.UUID | None = Field(
@@ -498,7 +502,7 @@ class IdempotencyRecord(SQLModel, table=True):
 
 
 class MonitoringResultBase(SQLModel):
-    model_version: int = Field(ge=1)
+    model_version: int = Field(ge=1, le=MAX_INT)
     kind: str = Field(default="drift", max_length=32)
     drift_share: float = Field(ge=0.0, le=1.0)
     dataset_drift: bool

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -13,7 +14,7 @@ from sqlmodel import Session
 from governance.api.permissions import required_role
 from governance.config import Settings
 from governance.errors import InvalidInput, PermissionDenied, PreconditionRequired, Unauthenticated
-from governance.models import Principal
+from governance.models import MAX_INT, Principal
 from governance.services.principals import authenticate
 from governance.services.resume import NOTIFIER_KEY
 from governance.services.uow import GovSession
@@ -24,10 +25,15 @@ __all__ = [
     "IfMatchOptional",
     "IfMatchRequired",
     "Limit",
+    "ModelVersionFilter",
     "Offset",
+    "SeqNo",
     "SessionDep",
     "SettingsDep",
+    "TokenId",
+    "Version",
     "authorize",
+    "refuse_nul",
     "set_etag",
     "set_total",
 ]
@@ -98,7 +104,49 @@ def current_principal(
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="rows to skip")]
+Version = Annotated[int, Path(ge=1, le=MAX_INT, description="version number")]
+TokenId = Annotated[int, Path(ge=1, le=MAX_INT, description="token id")]
+SeqNo = Annotated[int, Query(ge=0, le=MAX_INT, description="events after this sequence number")]
+ModelVersionFilter = Annotated[
+    int | None, Query(ge=1, le=MAX_INT, description="only this model version")
+]
+
+
+def _nul_in(value: Any, where: str) -> str | None:
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _nul_in(key, where) or _nul_in(item, f"{where}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_in(item, f"{where}.{index}")
+            if found:
+                return found
+    return None
+
+
+async def refuse_nul(request: Request) -> None:
+    """Refuse NUL characters anywhere in the path, query or JSON body (no column holds them).
+
+    Raises:
+        InvalidInput: naming where the NUL character is.
+    """
+    found = _nul_in(request.url.path, "path")
+    for name, value in request.query_params.multi_items():
+        found = found or _nul_in(name, "query") or _nul_in(value, f"query.{name}")
+    if found is None and request.method in ("POST", "PUT", "PATCH"):
+        raw = await request.body()
+        if b"\\u0000" in raw or b"\x00" in raw:
+            try:
+                found = _nul_in(json.loads(raw), "body")
+            except ValueError:
+                found = "body"
+    if found is not None:
+        raise InvalidInput(f"{found}: NUL characters are not allowed")
 
 
 def set_total(response: Response, total: int) -> None:

@@ -2,16 +2,21 @@
 
 Runs in a daemon thread of the governance server, every ``expiry_sweep_seconds``; each
 expiry is audited (actor ``system``) and resumes the waiting flow run, if any, like a
-decision does.
+decision does. It also forgets stored idempotent answers older than the retention (a
+key repeated after that runs again, as a new request).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 
+from governance.db import utcnow
+from governance.models import IdempotencyRecord
 from governance.services import approvals
 from governance.services.resume import NOTIFIER_KEY, ResumeNotifier
 from governance.services.uow import GovSession
@@ -24,10 +29,18 @@ log = logging.getLogger("governance")
 class ExpirySweeper:
     """Expire overdue pending requests every ``interval`` seconds until stopped."""
 
-    def __init__(self, engine: Engine, notifier: ResumeNotifier, interval: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        notifier: ResumeNotifier,
+        interval: float,
+        idempotency_retention: timedelta = timedelta(days=7),
+    ) -> None:
         self._engine = engine
         self._notifier = notifier
         self._interval = interval
+        self._retention = idempotency_retention
+        self._last_purge = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="governance-sweeper", daemon=True)
 
@@ -51,8 +64,26 @@ class ExpirySweeper:
                 session.rollback()
                 raise
 
+    def purge_idempotency(self) -> int:
+        """Forget idempotent answers older than the retention; returns how many."""
+        cutoff = utcnow() - self._retention
+        with GovSession(self._engine) as session:
+            statement = delete(IdempotencyRecord).where(
+                IdempotencyRecord.created_at < cutoff  # type: ignore[arg-type]
+            )
+            result = session.execute(statement)
+            session.commit()
+            return int(getattr(result, "rowcount", 0) or 0)
+
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
+            now = time.monotonic()
+            if now - self._last_purge >= 3600:
+                self._last_purge = now
+                try:
+                    self.purge_idempotency()
+                except Exception:
+                    log.exception("purging old idempotency records failed")
             try:
                 count = self.sweep_once()
             except Exception:  # the next sweep tries again

@@ -4,7 +4,7 @@
 admin and print its token once). ``audit_app``: ``verify`` and ``export``. The top-level
 ``rollback`` and ``lineage`` commands (:func:`rollback_command`, :func:`lineage_command`)
 are mounted by :mod:`mlgate.cli`. Everything but ``serve``/``init`` goes through the
-client, configured by ``MLGATE_URL`` and ``MLGATE_TOKEN``.
+client, configured by ``MLGATE_GOVERNANCE_URL`` (or ``MLGATE_URL``) and ``MLGATE_TOKEN``.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import pytest
 from govtest import Gov, make_project, register_model, sha
 from typer.testing import CliRunner
 
+from governance.db import create_db_engine
 from governance.errors import (
     Conflict,
     IdempotencyKeyReused,
@@ -23,6 +24,8 @@ from governance.errors import (
     SecretNotReplayable,
 )
 from governance.models import DatasetVersionPublic, MonitoringResultPublic
+from governance.services.resume import ResumeNotifier
+from governance.services.sweeper import ExpirySweeper
 from mlgate.cli import app as cli_app
 
 
@@ -297,7 +300,7 @@ def test_rollback_cli(gov: Gov, monkeypatch: pytest.MonkeyPatch) -> None:
     _promote(gov, (dev, s.project), s.model_version)
     _promote(gov, (dev, s.project), v2)
     _, token = _token(gov, "approver")
-    monkeypatch.setenv("MLGATE_URL", gov.url)
+    monkeypatch.setenv("MLGATE_GOVERNANCE_URL", gov.url)
     monkeypatch.setenv("MLGATE_TOKEN", token)
     runner = CliRunner()
     result = runner.invoke(cli_app, ["rollback", s.project, "--stage", "production"])
@@ -402,3 +405,38 @@ def test_idempotency_key_is_scoped_to_the_principal(gov: Gov) -> None:
         a.request_promotion(s.project, s.model_version, stage="staging", idempotency_key="same")
     second = b.request_promotion(s.project, s.model_version, idempotency_key="same")
     assert second.id != first.id
+
+
+def test_values_no_column_can_hold_are_refused_naming_where(gov: Gov) -> None:
+    # Found by fuzzing: on PostgreSQL these reached the database and failed there (500).
+    _, token = _token(gov, "admin")
+    with _http(gov, token) as http:
+        seq = http.get("/api/v1/audit/events", params={"after_seq": 2**40})
+        tok = http.delete(f"/api/v1/tokens/{2**50}")
+        actor = http.get("/api/v1/audit/events", params={"actor": "a\x00b"})
+        body = http.post("/api/v1/projects", json={"name": "nul-test", "description": "a\x00"})
+    assert seq.status_code == 422 and "query.after_seq" in seq.json()["detail"]
+    assert tok.status_code == 422 and "path.token_id" in tok.json()["detail"]
+    assert actor.status_code == 422
+    assert actor.json()["detail"] == "query.actor: NUL characters are not allowed"
+    assert body.status_code == 422
+    assert body.json()["detail"] == "body.description: NUL characters are not allowed"
+
+
+def test_idempotent_answers_are_forgotten_after_the_retention(gov: Gov) -> None:
+    dev = gov.client("developer")
+    s = make_project(gov, dev)
+    first = dev.request_promotion(s.project, s.model_version, idempotency_key="k")
+    engine = create_db_engine(gov.database_url)
+    notifier = ResumeNotifier(engine, None)
+    try:
+        sweeper = ExpirySweeper(engine, notifier, 3600, idempotency_retention=timedelta(hours=1))
+        assert sweeper.purge_idempotency() == 0  # younger than the retention: kept
+        assert dev.request_promotion(s.project, s.model_version, idempotency_key="k") == first
+        sweeper = ExpirySweeper(engine, notifier, 3600, idempotency_retention=timedelta(0))
+        assert sweeper.purge_idempotency() >= 1
+    finally:
+        notifier.close()
+        engine.dispose()
+    again = dev.request_promotion(s.project, s.model_version, idempotency_key="k")
+    assert again.id != first.id  # the key is free again: a new request

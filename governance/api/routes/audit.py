@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep, set_total
+from governance.api.deps import (
+    CurrentPrincipal,
+    Limit,
+    Offset,
+    SeqNo,
+    SessionDep,
+    set_total,
+)
 from governance.api.permissions import API_PREFIX
 from governance.models import AuditEventPublic, VerifyResult
 from governance.services import audit, audit_query
@@ -19,7 +26,7 @@ def list_events(
     response: Response,
     session: SessionDep,
     user: CurrentPrincipal,
-    after_seq: Annotated[int, Query(ge=0, description="events after this sequence number")] = 0,
+    after_seq: SeqNo = 0,
     action: Annotated[str | None, Query(max_length=100, description="e.g. stage.assigned")] = None,
     actor: Annotated[str | None, Query(max_length=63)] = None,
     entity_type: Annotated[str | None, Query(max_length=63)] = None,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep, set_total
+from governance.api.deps import (
+    CurrentPrincipal,
+    Limit,
+    Offset,
+    SessionDep,
+    Version,
+    set_total,
+)
 from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.models import (
@@ -58,7 +65,7 @@ def list_datasets(
 
 @router.get("/{version}")
 def get_dataset(
-    project: str, version: int, session: SessionDep, user: CurrentPrincipal
+    project: str, version: Version, session: SessionDep, user: CurrentPrincipal
 ) -> DatasetVersionPublic:
     """One dataset version."""
     return DatasetVersionPublic.model_validate(registry.get_dataset(session, project, version))
@@ -67,7 +74,7 @@ def get_dataset(
 @router.post("/{version}/validation")
 def record_validation(
     project: str,
-    version: int,
+    version: Version,
     body: ValidationCreate,
     response: Response,
     session: SessionDep,

@@ -7,7 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep, set_total
+from governance.api.deps import (
+    CurrentPrincipal,
+    Limit,
+    Offset,
+    SessionDep,
+    Version,
+    set_total,
+)
 from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.models import ModelLineage, ModelVersionCreate, ModelVersionPublic, Stage
@@ -70,7 +77,7 @@ def list_models(
 
 @router.get("/{version}")
 def get_model(
-    project: str, version: int, session: SessionDep, user: CurrentPrincipal
+    project: str, version: Version, session: SessionDep, user: CurrentPrincipal
 ) -> ModelVersionPublic:
     """One model version."""
     return ModelVersionPublic.model_validate(registry.get_model(session, project, version))
@@ -78,7 +85,7 @@ def get_model(
 
 @router.get("/{version}/lineage")
 def model_lineage(
-    project: str, version: int, session: SessionDep, user: CurrentPrincipal
+    project: str, version: Version, session: SessionDep, user: CurrentPrincipal
 ) -> ModelLineage:
     """What data trained it, how it was validated, who requested and approved it, its stages."""
     return lineage.lineage(session, project, version)

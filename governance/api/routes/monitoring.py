@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep, set_total
+from governance.api.deps import (
+    CurrentPrincipal,
+    Limit,
+    ModelVersionFilter,
+    Offset,
+    SessionDep,
+    set_total,
+)
 from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.models import MonitoringResultCreate, MonitoringResultPublic
@@ -37,7 +44,7 @@ def list_monitoring(
     response: Response,
     session: SessionDep,
     user: CurrentPrincipal,
-    model_version: int | None = None,
+    model_version: ModelVersionFilter = None,
     dataset_drift: bool | None = None,
     limit: Limit = 100,
     offset: Offset = 0,

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from governance.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from governance.api.deps import (
+    CurrentPrincipal,
+    SessionDep,
+    SettingsDep,
+    TokenId,
+)
 from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.models import ApiTokenPublic, PrincipalCreate, PrincipalCreated, TokenCreated
@@ -54,6 +59,6 @@ def create_token(
 
 
 @router.delete("/tokens/{token_id}")
-def revoke_token(token_id: int, session: SessionDep, user: CurrentPrincipal) -> ApiTokenPublic:
+def revoke_token(token_id: TokenId, session: SessionDep, user: CurrentPrincipal) -> ApiTokenPublic:
     """Revoke a token (your own, or anyone's as admin)."""
     return principals.revoke_token(session, actor=user, token_id=token_id)

@@ -10,6 +10,7 @@ from governance.api.deps import (
     CurrentPrincipal,
     IfMatchOptional,
     Limit,
+    ModelVersionFilter,
     Offset,
     SessionDep,
     SettingsDep,
@@ -65,7 +66,7 @@ def list_requests(
     user: CurrentPrincipal,
     status: RequestStatus | None = None,
     stage: Stage | None = None,
-    model_version: int | None = None,
+    model_version: ModelVersionFilter = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[PromotionRequestPublic]:

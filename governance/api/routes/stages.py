@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from governance.api.deps import CurrentPrincipal, Limit, Offset, SessionDep, set_total
+from governance.api.deps import (
+    CurrentPrincipal,
+    Limit,
+    ModelVersionFilter,
+    Offset,
+    SessionDep,
+    set_total,
+)
 from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.models import (
@@ -26,7 +33,7 @@ def stage_history(
     session: SessionDep,
     user: CurrentPrincipal,
     stage: Stage | None = None,
-    model_version: int | None = None,
+    model_version: ModelVersionFilter = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[StageAssignmentPublic]:
