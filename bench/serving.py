@@ -22,8 +22,9 @@ Load comes from ``wrk`` (one thread, 32 connections, a separate process) for
 1-record and 100-record requests, ``--duration`` seconds each after a warm-up. A
 request that is not answered 2xx counts as an error.
 
-Batch scoring: ``serving.batch.score_frame`` against the raw ``model.predict`` on the
-same in-memory 1,000,000-row frame, for both models.
+Batch scoring: ``serving.batch.score_frame`` (contract check, ``predict_proba``, one
+prediction id per row, output frame) against the raw ``model.predict`` on the same
+in-memory 1,000,000-row frame, for both models, alternating, best of three each.
 
 Goals: reference model — mlgate at least 0.6x the floor's requests/s and a lower p99
 than MLflow (1- and 100-record requests); demo model — mlgate at least the floor's
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import secrets
@@ -444,13 +446,16 @@ def bench_model(
 
 def bench_batch(name: str, spec: ProjectSpec, model: Any, frame: pd.DataFrame) -> dict[str, float]:
     features = list(spec.contract.features)
-    started = time.perf_counter()
-    model.predict(frame[features])
-    raw = time.perf_counter() - started
-    started = time.perf_counter()
-    scored = score_frame(model, frame, spec.contract, model_version=f"{spec.name}@1")
-    ours = time.perf_counter() - started
-    assert len(scored) == len(frame)
+    raw, ours = math.inf, math.inf
+    # Alternating, best of three each: neither side pays the first touch of the frame.
+    for _ in range(3):
+        started = time.perf_counter()
+        model.predict(frame[features])
+        raw = min(raw, time.perf_counter() - started)
+        started = time.perf_counter()
+        scored = score_frame(model, frame, spec.contract, model_version=f"{spec.name}@1")
+        ours = min(ours, time.perf_counter() - started)
+        assert len(scored) == len(frame)
     out = {"raw_rows_per_s": len(frame) / raw, "mlgate_rows_per_s": len(frame) / ours}
     out["ratio"] = out["mlgate_rows_per_s"] / out["raw_rows_per_s"]
     print(
