@@ -1,4 +1,4 @@
-"""50 approvals, promotions and rollbacks racing on one project, on PostgreSQL.
+"""50 approvals, promotion requests and rollbacks racing on one project, on PostgreSQL.
 
 A real governance server (uvicorn, in a thread) on the real PostgreSQL; every call goes
 over HTTP from its own thread, all released at once. Afterwards: exactly one production
@@ -54,12 +54,14 @@ def test_racing_approvals_promotions_and_rollbacks_lose_nothing(pg_gov: Gov) -> 
     start_seq = gov.admin.audit_events(limit=1, offset=total - 1)[0].seq
 
     calls: list[tuple[str, Callable[[], object]]] = []
-    for request in requests:  # 4 requests x 10 approvers = 40 decisions
-        for approver in approvers:
+    for request in requests:  # 4 requests x 9 approvers = 36 decisions
+        for approver in approvers[:9]:
             calls.append(("decide", lambda a=approver, r=request: a.decide(r.id, "approve")))
-    for i in range(10):  # and 10 rollbacks
+    for i in range(8):  # 8 rollbacks
         op = operators[i % 2]
         calls.append(("rollback", lambda o=op: o.rollback(s.project, comment="race")))
+    for version in models[:3] * 2:  # and 6 new promotion requests
+        calls.append(("request", lambda v=version: dev.request_promotion(s.project, v)))
     assert len(calls) == 50
 
     results: list[tuple[str, object]] = []
@@ -94,6 +96,8 @@ def test_racing_approvals_promotions_and_rollbacks_lose_nothing(pg_gov: Gov) -> 
             continue
         if kind == "rollback":
             expected["stage.rolled_back"] += 1
+        elif kind == "request":
+            expected["promotion_request.created"] += 1
         else:
             expected["promotion_request.decided"] += 1
             if getattr(outcome, "status", None) == "approved":
@@ -111,6 +115,8 @@ def test_racing_approvals_promotions_and_rollbacks_lose_nothing(pg_gov: Gov) -> 
     current = [h for h in history if h.ended_at is None]
     assert len(current) == 1
     assert dev.list_models(s.project, stage="production").total == 1
-    assert all(r.status == "approved" for r in dev.list_promotion_requests(s.project))
+    statuses = {r.id: r.status for r in dev.list_promotion_requests(s.project)}
+    assert all(statuses[r.id] == "approved" for r in requests)
+    assert len(statuses) == 1 + len(requests) + expected["promotion_request.created"]
     result = gov.admin.verify_audit()
     assert result.ok, result.first_broken
