@@ -300,7 +300,7 @@ async def _mlflow(url: str, n: int, clients: int, seconds: float) -> dict[str, A
         return out
 
 
-async def _settle(system: str, limit: float = 90.0) -> float:
+async def _settle(system: str, limit: float = 30.0) -> float:
     """Wait until the server is idle (under 5% of a core for a second); seconds waited.
 
     MLflow starts background job workers that import for a while after ``/health``

@@ -137,7 +137,7 @@ def _table(figures: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
-    parser.add_argument("--n", type=int, default=400, help="operations per phase (at most)")
+    parser.add_argument("--n", type=int, default=300, help="operations per phase (at most)")
     parser.add_argument("--seconds", type=float, default=8.0, help="time cap per phase")
     parser.add_argument(
         "--workers", type=int, default=1, help="server worker processes (both servers)"
