@@ -48,7 +48,7 @@ $(BAO_STAMP): $(UV)
 
 $(MLFLOW_STAMP): $(UV)
 	$(PYTHON) -m venv $(TOOLS)/mlflow
-	$(UV) pip install --quiet --python $(TOOLS)/mlflow/bin/python "mlflow==$(MLFLOW_VERSION)" "scikit-learn==1.9.1" "pandas<3"
+	$(UV) pip install --quiet --python $(TOOLS)/mlflow/bin/python "mlflow==$(MLFLOW_VERSION)" "scikit-learn==1.9.1" "pandas<3" "psycopg[binary]==3.3.9"
 	@touch $(MLFLOW_STAMP)
 
 bench-setup: $(STAMP) $(MLFLOW_STAMP)
