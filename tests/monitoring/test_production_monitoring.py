@@ -7,6 +7,7 @@ The data comes from the demo's generator: ``make_current_batch`` shifts exactly
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -144,13 +145,17 @@ def test_guard_band_rechecks_close_calls_on_all_rows(
 
 @pytest.fixture
 def production(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[ProjectSpec, GovernanceClient, LocalArtifactStore, int]]:
-    """A governance server with a promoted model trained on a real stored snapshot."""
+    """A governance server with a promoted model trained on a real stored snapshot.
+
+    The developer's token is in ``MLGATE_TOKEN`` (what the flow's ``token_ref`` names).
+    """
     db = f"sqlite:///{tmp_path / 'gov.db'}"
     with serve_in_thread(db) as server:
         admin = GovernanceClient(server.url, bootstrap_admin(db))
         _, dev_token = admin.create_principal(f"dev-{secrets.token_hex(3)}", "developer")
+        monkeypatch.setenv("MLGATE_TOKEN", dev_token)
         _, ok_token = admin.create_principal(f"risk-{secrets.token_hex(3)}", "approver")
         strict = SPEC.policy.model_copy(update={"metric_floors": {"roc_auc": 0.99}})
         spec = SPEC.model_copy(update={"name": f"credit-{secrets.token_hex(3)}", "policy": strict})
@@ -262,3 +267,44 @@ def test_bad_actuals_file_names_the_row(tmp_path: Path) -> None:
     )
     with pytest.raises(ActualsError, match=r"row 0: actual must be one of \[0, 1\], got 3"):
         ingest_actuals(store, SPEC, "file://b.csv", base_dir=tmp_path)
+
+
+def test_the_prefect_flow_monitors_and_records(
+    production: tuple[ProjectSpec, GovernanceClient, LocalArtifactStore, int], tmp_path: Path
+) -> None:
+    """``mlgate-monitor`` on a real (temporary) Prefect server, token from a reference."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.monitor import monitor_flow
+    from mlgate.spec import dump_spec
+
+    spec, client, store, version = production
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(dump_spec(spec))
+    batch = make_current_batch(2_000, seed=8)
+    artifact = client.get_model(spec.name, version)
+    model = model_format.load_verified(
+        store.get_bytes(artifact.artifact_uri), expected_sha256=artifact.sha256
+    )
+    scored = score_frame(model, batch, CONTRACT, model_version=f"{spec.name}@{version}")
+    predlog.write_predictions(
+        store,
+        spec.name,
+        predlog.scored_log_table(CONTRACT, batch, scored, version=version, latency_ms=0.1),
+    )
+    params = MonitorParams(
+        spec_path=str(spec_path),
+        store_url=str(store.root),
+        governance_url=client.base_url,
+        window_end=datetime.now(UTC) + timedelta(seconds=1),
+    )
+    # the parameters hold a reference to the token, never the token
+    assert os.environ["MLGATE_TOKEN"] not in params.model_dump_json()
+    with prefect_test_harness(server_startup_timeout=120):
+        summary = monitor_flow(params)
+
+    assert summary["breach"] is True
+    assert sorted(summary["drift"]["drifted_columns"]) == sorted(DRIFTED_FEATURES)
+    recorded = client.list_monitoring(spec.name)[0]
+    assert recorded.json_uri == summary["json_uri"]
+    assert recorded.details["window"]["rows"] == 2_000
