@@ -259,7 +259,7 @@ def test_tampered_artifact_is_never_served(reg: Registry, tmp_path: Path) -> Non
 
 
 def test_promotion_under_load_fails_nothing_and_labels_every_response(reg: Registry) -> None:
-    """Concurrent clients keep predicting while v2 is promoted (then v1 again)."""
+    """Concurrent clients keep predicting through a promotion, a rollback and a promotion."""
     v1 = reg.register("logistic_regression", seed=1)
     v2 = reg.register("hist_gradient_boosting", seed=2)
     reg.promote(v1)
@@ -299,8 +299,11 @@ def test_promotion_under_load_fails_nothing_and_labels_every_response(reg: Regis
         reg.promote(v2)
         wait_for_version(server.url, v2)
         _wait_requests(seen, len(seen) + 100)
-        reg.promote(v1)  # back to the first model, as a rollback would
+        reg.approver.rollback(reg.project, comment="back to the first model")
         wait_for_version(server.url, v1)
+        _wait_requests(seen, len(seen) + 100)
+        reg.promote(v2)
+        wait_for_version(server.url, v2)
         _wait_requests(seen, len(seen) + 100)
         done["phase"] = 3
         for f in futures:
