@@ -44,7 +44,7 @@ from serving.batch import THRESHOLD, _uuid4_hex
 from serving.batcher import MicroBatcher
 from serving.logwriter import LogBatch, PredictionLogWriter
 from serving.metrics import ServerMetrics
-from serving.predlog import ACTUALS_SCHEMA, log_schema, write_actuals
+from serving.predlog import ACTUALS_SCHEMA, PREDICTIONS, LogIndex, log_schema, write_actuals
 from serving.registry import ModelHandle, ModelWatcher
 from serving.settings import ServeSettings
 from serving.validation import RequestInvalid, RequestValidator
@@ -116,6 +116,8 @@ class _Server:
         self.metrics = ServerMetrics()
         self.validator = RequestValidator(spec.contract, max_records=settings.serve_max_records)
         self.schema = log_schema(spec.contract)
+        # Refuse at start-up a store the prediction log cannot be written to.
+        LogIndex(store, PREDICTIONS)
         self.client = GovernanceClient(
             settings.governance_url, governance_token(settings), timeout=10.0
         )
