@@ -4,10 +4,13 @@ Writes serialize where it matters:
 
 * SQLite: every transaction starts with ``BEGIN IMMEDIATE``, so a writer holds the
   database's write lock from its first statement; concurrent writers wait (busy timeout).
-* PostgreSQL: the audit chain is serialized by ``SELECT … FOR UPDATE`` on its head row
-  (:func:`governance.services.audit.append`), and per-project work (version numbering,
-  stage changes) by ``SELECT … FOR UPDATE`` on the project row. Locks are always taken
-  in the order project → request → audit chain, so they cannot deadlock.
+* PostgreSQL: the audit chain is serialized by ``SELECT … FOR UPDATE`` on its head row,
+  taken by the commit itself after the transaction's other statements
+  (:func:`governance.services.audit.append` queues the events); per-project work
+  (version numbering, stage changes, policy changes) by ``SELECT … FOR NO KEY UPDATE``
+  on the project row, taken just before the rows it guards are written; a decision by
+  the same lock on its promotion request row. Locks are always taken in the order
+  request → project → audit chain, so they cannot deadlock.
 
 The schema is managed by Alembic (:mod:`governance.migrations`); :func:`init_db` upgrades.
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from governance.db import utcnow
+from governance.db import is_postgres, utcnow
 from governance.errors import Conflict, NotFound, PermissionDenied, PreconditionFailed
 from governance.models import (
     Check,
@@ -28,6 +28,7 @@ from governance.models import (
     MonitoringResult,
     Policy,
     Principal,
+    Project,
     PromotionRequest,
     PromotionRequestCreate,
     PromotionRequestPublic,
@@ -287,11 +288,10 @@ def expire_overdue(session: Session, *, limit: int = 100) -> list[uuid.UUID]:
         )
         .distinct()
     ).all()
-    session.rollback()  # end the read before taking locks project by project
+    session.rollback()  # end the read before taking locks, one project at a time
     expired: list[uuid.UUID] = []
     for project in overdue:
-        lock_project(session, project)
-        rows = session.exec(
+        statement = (
             select(PromotionRequest)
             .where(
                 PromotionRequest.project == project,
@@ -300,8 +300,12 @@ def expire_overdue(session: Session, *, limit: int = 100) -> list[uuid.UUID]:
             )
             .limit(limit)
             .execution_options(populate_existing=True)
-        ).all()
-        for request in rows:
+        )
+        if is_postgres(session):
+            # The requests' own locks, as decide takes them; one being decided is skipped
+            # (decide expires it itself if it is overdue) and picked up by a later sweep.
+            statement = statement.with_for_update(key_share=True, skip_locked=True)
+        for request in session.exec(statement).all():
             _expire(session, "system", request, now)
             expired.append(request.id)
         session.commit()
@@ -314,6 +318,26 @@ def _check_revision(request: PromotionRequest, if_match: int | None) -> None:
             f"promotion request {request.id} is at revision {request.revision}, "
             f"not {if_match} (If-Match): it changed since it was read"
         )
+
+
+def _lock_request(session: Session, request_id: uuid.UUID) -> PromotionRequest:
+    """Promotion request ``request_id``, locked until the transaction ends (PostgreSQL).
+
+    Raises:
+        NotFound: no such request.
+    """
+    statement = select(PromotionRequest).where(PromotionRequest.id == request_id)
+    if is_postgres(session):
+        statement = statement.with_for_update(key_share=True)
+    request = session.exec(statement.execution_options(populate_existing=True)).first()
+    if request is None:
+        raise NotFound(f"promotion request {request_id} not found")
+    return request
+
+
+def _needed(request: PromotionRequest, project: Project) -> int:
+    # A policy tightened after the request was opened applies; a loosened one does not.
+    return max(request.required_approvals, Policy.model_validate(project.policy).required_approvals)
 
 
 def decide(
@@ -335,14 +359,10 @@ def decide(
         PreconditionFailed: ``if_match`` is not the request's current revision.
         Conflict: the request is not pending, has expired, or the caller already decided it.
     """
-    project = get_request(session, request_id).project
-    # Lock order: project, then (implicitly, by re-reading under it) the request, then audit.
-    row = lock_project(session, project)
-    request = session.exec(
-        select(PromotionRequest)
-        .where(PromotionRequest.id == request_id)
-        .execution_options(populate_existing=True)
-    ).one()
+    # Lock order: request, then the project (only when the last approval assigns the
+    # stage), then the audit chain (at commit).
+    request = _lock_request(session, request_id)
+    project = request.project
     model = get_model(session, project, request.model_version)
     if actor.name == request.requested_by:
         raise PermissionDenied(
@@ -389,12 +409,14 @@ def decide(
                 Decision.request_id == request_id, Decision.decision == DecisionKind.approve
             )
         ).all()
-        # A policy tightened after the request was opened applies; a loosened one does not.
-        needed = max(
-            request.required_approvals, Policy.model_validate(row.policy).required_approvals
-        )
+        approvals = len(set(approvers))
+        needed = _needed(request, get_project(session, project))
+        if approvals >= needed:
+            # The last approval: take the project's lock (stage changes and policy changes
+            # queue there) and check again against the policy as it is now.
+            needed = _needed(request, lock_project(session, project))
         request.required_approvals = needed
-        if len(set(approvers)) >= needed:
+        if approvals >= needed:
             request.status = RequestStatus.approved
             request.decided_at = now
             assigned = True

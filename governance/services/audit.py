@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, SQLModel, col, select
 
 from governance.errors import MlgateError
@@ -59,6 +60,8 @@ GENESIS_HASH = "0" * 64
 _BATCH = 1000
 # How far from its stored position verify looks for the seq an event was written with.
 _REORDER_WINDOW = 64
+# session.info key: the events appended in the current transaction, not yet written.
+_PENDING = "audit_pending"
 
 # One row (id = 1): the newest event's seq and hash; created by migration 0002.
 audit_head = sa.Table(
@@ -161,47 +164,71 @@ def append(
     entity_type: str,
     entity_id: str,
     payload: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event to the chain in the caller's transaction (the caller commits).
+) -> None:
+    """Add one event to the caller's transaction; it joins the chain when that commits.
+
+    The event is queued on the session and written by the commit itself, after the
+    transaction's other statements: the chain head (the lock every writer shares) is
+    taken last and held only for the event inserts, the head update and the commit.
+    A rollback drops the queued events with everything else.
 
     Args:
         actor: the principal's name (or ``system``).
         action: ``<entity>.<verb>``, e.g. ``model_version.registered``.
         payload: JSON-serializable facts of the event; never a secret.
-
-    Raises:
-        AuditChainError: the chain head record is missing (the database was tampered with).
     """
+    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
+    pending.append(
+        {
+            "actor": actor,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "payload": _jsonable(payload or {}),
+        }
+    )
+
+
+def _write_pending(session: OrmSession, pending: list[dict[str, Any]]) -> None:
     from governance.db import utcnow
 
-    session.flush()  # the caller's pending rows first, as an ORM query would
+    session.flush()  # the transaction's own rows first: its locks precede the head's
     connection = session.connection()
     # Locks the head row until commit: appends queue here, in lock order after the
-    # project and request rows the caller may hold. Core statements on the session's
-    # connection: this runs under those locks, so it is kept lean.
+    # project and request rows the caller may hold. Core statements, kept lean.
     row = connection.execute(_LOCK_HEAD).first()
     if row is None:
         raise AuditChainError("the audit chain head record is missing; run audit verify")
     prev = Head(int(row[0]), str(row[1]))
     ts = utcnow()  # microsecond precision survives both backends
-    fields: dict[str, Any] = {
-        "seq": prev.seq + 1,
-        "ts": ts,
-        "actor": actor,
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "payload": _jsonable(payload or {}),
-        "prev_hash": prev.hash,
-    }
-    event = AuditEvent(**fields, hash=event_hash(**fields))
-    connection.execute(_INSERT_EVENT, {**fields, "hash": event.hash})
-    moved = connection.execute(
-        _MOVE_HEAD, {"prev_seq": prev.seq, "new_seq": event.seq, "new_hash": event.hash}
-    )
-    if moved.rowcount != 1:
-        raise AuditChainError(f"the audit chain head moved away from event {prev.seq}")
-    return event
+    for facts in pending:  # the head moves one event at a time (a trigger insists)
+        fields: dict[str, Any] = {
+            "seq": prev.seq + 1,
+            "ts": ts,
+            **facts,
+            "prev_hash": prev.hash,
+        }
+        digest = event_hash(**fields)
+        connection.execute(_INSERT_EVENT, {**fields, "hash": digest})
+        moved = connection.execute(
+            _MOVE_HEAD, {"prev_seq": prev.seq, "new_seq": prev.seq + 1, "new_hash": digest}
+        )
+        if moved.rowcount != 1:
+            raise AuditChainError(f"the audit chain head moved away from event {prev.seq}")
+        prev = Head(prev.seq + 1, digest)
+
+
+@sa.event.listens_for(OrmSession, "before_commit")
+def _on_commit(session: OrmSession) -> None:
+    pending: list[dict[str, Any]] | None = session.info.pop(_PENDING, None)
+    if pending:
+        _write_pending(session, pending)
+
+
+@sa.event.listens_for(OrmSession, "after_transaction_end")
+def _on_end(session: OrmSession, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction: committed or rolled back
+        session.info.pop(_PENDING, None)
 
 
 def read_head(session: Session) -> Head | None:

@@ -11,7 +11,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from governance.db import utcnow
 from governance.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
@@ -184,12 +184,20 @@ def authenticate(session: Session, token: str | None) -> Principal:
     """
     if not token or not token.startswith(TOKEN_PREFIX):
         raise Unauthenticated(_UNAUTHENTICATED)
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
-    if row is None or row.revoked_at is not None:
+    # One round trip: the token and its principal (no cache, so a revocation or a
+    # disabled principal takes effect on the next request).
+    found = session.exec(
+        select(ApiToken, Principal)
+        .join(Principal, col(Principal.name) == col(ApiToken.principal))
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if found is None:
+        raise Unauthenticated(_UNAUTHENTICATED)
+    row, principal = found
+    if row.revoked_at is not None:
         raise Unauthenticated(_UNAUTHENTICATED)
     if row.expires_at is not None and row.expires_at <= utcnow():
         raise Unauthenticated(f"api token {row.id} expired")
-    principal = session.exec(select(Principal).where(Principal.name == row.principal)).first()
-    if principal is None or principal.disabled:
+    if principal.disabled:
         raise Unauthenticated(_UNAUTHENTICATED)
     return principal

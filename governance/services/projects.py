@@ -41,15 +41,18 @@ def get_project(session: Session, name: str) -> Project:
 def lock_project(session: Session, name: str) -> Project:
     """The project row, locked until the end of the transaction (PostgreSQL ``FOR UPDATE``).
 
-    Serializes per-project work: version numbering and stage changes.
+    Serializes per-project work: version numbering, stage changes and policy changes.
+    Re-reads the row even when the session holds it already.
 
     Raises:
         NotFound: no such project.
     """
     statement = select(Project).where(Project.name == name)
     if is_postgres(session):
-        statement = statement.with_for_update()
-    project = session.exec(statement).first()
+        # FOR NO KEY UPDATE: rows that only reference the project (promotion requests,
+        # dataset versions) can still be inserted meanwhile; other lockers queue.
+        statement = statement.with_for_update(key_share=True)
+    project = session.exec(statement.execution_options(populate_existing=True)).first()
     if project is None:
         raise NotFound(f"project {name} not found")
     return project

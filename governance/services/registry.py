@@ -47,13 +47,13 @@ def get_dataset(session: Session, project: str, version: int) -> DatasetVersion:
     Raises:
         NotFound: no such project or version.
     """
-    get_project(session, project)
     row = session.exec(
         select(DatasetVersion).where(
             DatasetVersion.project == project, DatasetVersion.version == version
         )
     ).first()
     if row is None:
+        get_project(session, project)  # names the project when that is what is missing
         raise NotFound(f"dataset version {project}@{version} not found")
     return row
 
@@ -149,11 +149,11 @@ def get_model(session: Session, project: str, version: int) -> ModelVersion:
     Raises:
         NotFound: no such project or version.
     """
-    get_project(session, project)
     row = session.exec(
         select(ModelVersion).where(ModelVersion.project == project, ModelVersion.version == version)
     ).first()
     if row is None:
+        get_project(session, project)  # names the project when that is what is missing
         raise NotFound(f"model version {project}@{version} not found")
     return row
 
@@ -202,6 +202,29 @@ def _request_hash(body: ModelVersionCreate) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _registered_as(
+    session: Session, project: str, idempotency_key: str | None, request_hash: str
+) -> ModelVersion | None:
+    """The version an earlier request with ``idempotency_key`` registered, if any.
+
+    Raises:
+        Conflict: the key was used with a different request.
+    """
+    if idempotency_key is None:
+        return None
+    previous = session.exec(
+        select(ModelVersion).where(
+            ModelVersion.project == project, ModelVersion.idempotency_key == idempotency_key
+        )
+    ).first()
+    if previous is not None and previous.request_hash != request_hash:
+        raise Conflict(
+            f"idempotency key {idempotency_key} of project {project} was already "
+            "used with a different request"
+        )
+    return previous
+
+
 def register_model(
     session: Session,
     *,
@@ -222,22 +245,14 @@ def register_model(
         NotFound: no such project or dataset version.
         Conflict: the idempotency key was used with a different request.
     """
-    lock_project(session, project)
     request_hash = _request_hash(body)
-    if idempotency_key is not None:
-        previous = session.exec(
-            select(ModelVersion).where(
-                ModelVersion.project == project, ModelVersion.idempotency_key == idempotency_key
-            )
-        ).first()
-        if previous is not None:
-            if previous.request_hash != request_hash:
-                raise Conflict(
-                    f"idempotency key {idempotency_key} of project {project} was already "
-                    "used with a different request"
-                )
-            return previous, False
+    previous = _registered_as(session, project, idempotency_key, request_hash)
+    if previous is not None:
+        return previous, False
     get_dataset(session, project, body.dataset_version)
+    # Everything above ran unlocked; from here to the commit, the project's writers queue.
+    # The version is numbered under the lock, so versions stay gapless and unique.
+    lock_project(session, project)
     last = session.exec(
         select(func.max(ModelVersion.version)).where(ModelVersion.project == project)
     ).one()
@@ -255,6 +270,12 @@ def register_model(
     try:
         session.flush()
     except IntegrityError as exc:
+        # The one unique key not decided under the lock: the same idempotency key,
+        # registered concurrently. Answer with the version the winner registered.
+        session.rollback()
+        previous = _registered_as(session, project, idempotency_key, request_hash)
+        if previous is not None:
+            return previous, False
         raise Conflict(f"model version of project {project} registered concurrently") from exc
     audit.append(
         session,
