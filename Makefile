@@ -52,6 +52,7 @@ $(MLFLOW_STAMP): $(UV)
 	@touch $(MLFLOW_STAMP)
 
 bench-setup: $(STAMP) $(MLFLOW_STAMP)
+	@command -v wrk >/dev/null || echo "bench/serving.py also needs wrk (e.g. apt-get install -y wrk)"
 
 demo: $(STAMP)
 	$(VENV)/bin/mlgate demo --rows $(ROWS)

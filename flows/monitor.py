@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
+from flows.retrain import trigger_retrain
 from governance.client import GovernanceClient
 from mlgate.spec import ProjectSpec, load_spec
 from monitoring.actuals import ingest_actuals
@@ -68,6 +69,11 @@ class MonitorParams(BaseModel):
         100_000, ge=1_000, le=10_000_000, description="reference rows scored for prediction drift"
     )
     record: bool = Field(True, description="record the result in governance")
+    retrain_on_breach: bool = Field(
+        False,
+        description="on a drift breach, start the mlgate-pipeline/retrain deployment "
+        "(its new model still goes through the approval gate)",
+    )
 
 
 def _reference(
@@ -119,14 +125,14 @@ def run_monitoring(
         "markdown": outcome.markdown(),
     }
     if params.record and not outcome.empty:
-        _record(client, spec, model.version, outcome)
+        summary["monitoring_result_id"] = _record(client, spec, model.version, outcome)
     return summary
 
 
-def _record(client: GovernanceClient, spec: ProjectSpec, version: int, o: MonitorOutcome) -> None:
+def _record(client: GovernanceClient, spec: ProjectSpec, version: int, o: MonitorOutcome) -> int:
     drift = o.drift
     assert drift is not None
-    client.record_monitoring(
+    result = client.record_monitoring(
         spec.name,
         model_version=version,
         drift_share=drift.drift_share,
@@ -136,6 +142,7 @@ def _record(client: GovernanceClient, spec: ProjectSpec, version: int, o: Monito
         json_uri=o.json_uri,
         details=o.summary(),
     )
+    return result.id
 
 
 @task(retries=3, retry_delay_seconds=[2, 5, 15])
@@ -164,4 +171,11 @@ def monitor_flow(params: MonitorParams) -> dict[str, Any]:
             key="monitoring", markdown=summary["markdown"], description="production monitoring"
         )
     log.info("monitoring: %s", "; ".join(summary["alerts"]) or "no breach")
+    result_id = summary.get("monitoring_result_id")
+    if params.retrain_on_breach and summary.get("breach") and result_id is not None:
+        summary["retrain_run_id"] = trigger_retrain(
+            params.model_dump(mode="json"),
+            project=load_spec(params.spec_path).name,
+            breach_id=str(result_id),
+        )
     return summary

@@ -28,7 +28,7 @@ import mlgate
 from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
 from flows import gate, scale, steps
-from flows.ingest import Snapshot, snapshot_source
+from flows.ingest import Snapshot, retry_if_retryable, snapshot_source
 from governance.client import GovernanceClient
 from mlgate.spec import ProjectSpec, load_spec
 
@@ -146,7 +146,7 @@ def _key(spec: ProjectSpec, what: str) -> str:
 
 
 # ------------------------------------------------------------------------------ tasks
-@task(name="read-source-into-snapshot", **IO_RETRIES)
+@task(name="read-source-into-snapshot", **IO_RETRIES, retry_condition_fn=retry_if_retryable)
 def ingest_task(ctx: Context, source: str) -> Snapshot:
     return snapshot_source(source, ctx.spec.contract, ctx.store, base_dir=ctx.base_dir)
 

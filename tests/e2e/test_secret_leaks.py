@@ -131,7 +131,7 @@ def test_a_vault_backed_pipeline_run_leaks_no_secret(
         vault.put("mlgate/s3", access_key=s3_access_key, secret_key=s3_secret_key)
         vault.put("mlgate/governance", token=pipeline_token)
         role_id, secret_id = vault.approle(
-            unique("pipeline"), paths="mlgate/*", token_ttl="4s", token_max_ttl="8s"
+            unique("pipeline"), paths="mlgate/*", token_ttl="2s", token_max_ttl="3s"
         )
         monkeypatch.setenv("MLGATE_VAULT_ADDR", vault.addr)
         monkeypatch.setenv("MLGATE_VAULT_ROLE_ID", role_id)
