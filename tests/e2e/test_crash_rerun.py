@@ -38,10 +38,14 @@ def _wait_training(stack: Stack, run_id: str, timeout: float = 240) -> None:
 
 
 def _kill_tree(pid: int) -> None:
+    """SIGKILL the worker and its flow-run processes, and wait until they are gone."""
     proc = psutil.Process(pid)
-    for p in [*proc.children(recursive=True), proc]:
+    procs = [*proc.children(recursive=True), proc]
+    for p in procs:
         with contextlib.suppress(ProcessLookupError):
             os.kill(p.pid, signal.SIGKILL)
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    assert not alive, f"still alive after SIGKILL: {alive}"
 
 
 def test_worker_killed_mid_training_rerun_leaves_one_model_and_one_snapshot(
