@@ -319,13 +319,15 @@ async def _main(cfg: dict[str, Any]) -> dict[str, Any]:
     n, clients, seconds = int(cfg["n"]), int(cfg["clients"]), float(cfg["seconds"])
     _PGID.update(mlgate=int(cfg["mlgate_pgid"]), mlflow=int(cfg["mlflow_pgid"]))
     _current[:] = ["mlgate"]
-    settled = {"mlgate": await _settle("mlgate")}
+    # Both servers idle first: MLflow's start-up (its job workers import for a while)
+    # must not share the machine with mlgate's phases, nor mlgate's with MLflow's.
+    settled = {"mlflow": await _settle("mlflow", 120.0), "mlgate": await _settle("mlgate")}
     warm = int(cfg.get("warmup", 0))
     if warm:  # same operations on a project of their own, not measured
         await _mlgate(cfg["mlgate_url"], cfg["admin_token"], warm, clients, seconds)
     mlgate = await _mlgate(cfg["mlgate_url"], cfg["admin_token"], n, clients, seconds)
     _current[:] = ["mlflow"]
-    settled["mlflow"] = await _settle("mlflow")
+    settled["mlflow"] += await _settle("mlflow")
     if warm:
         await _mlflow(cfg["mlflow_url"], warm, clients, seconds)
     mlflow = await _mlflow(cfg["mlflow_url"], n, clients, seconds)

@@ -55,7 +55,7 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -93,10 +93,14 @@ def authorize(request: Request, session: SessionDep, credentials: Credentials) -
     return principal
 
 
-def current_principal(
+async def current_principal(
     principal: Annotated[Principal | None, Depends(authorize)],
 ) -> Principal:
-    """The authenticated caller (for routes whose minimum role is set)."""
+    """The authenticated caller (for routes whose minimum role is set).
+
+    Pure dependencies like this one are ``async`` so that FastAPI runs them on the event
+    loop instead of handing each to a worker thread.
+    """
     if principal is None:
         raise Unauthenticated("this route needs an API token")
     return principal
@@ -173,7 +177,7 @@ def _parse_if_match(value: str) -> int | None:
 _IF_MATCH_DOC = 'the ETag (revision) last read, e.g. "3"; "*" means any revision'
 
 
-def if_match_required(
+async def if_match_required(
     if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
 ) -> int | None:
     """The revision an update replaces; 428 when the header is missing (``*``: any)."""
@@ -184,7 +188,7 @@ def if_match_required(
     return _parse_if_match(if_match)
 
 
-def if_match_optional(
+async def if_match_optional(
     if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
 ) -> int | None:
     """The revision a change expects, if the caller sent one."""

@@ -24,11 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+import sqlalchemy as sa
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from governance.db import utcnow
 from governance.errors import Conflict, IdempotencyKeyReused, MlgateError, SecretNotReplayable
 from governance.models import IdempotencyRecord, Principal
 from governance.services.uow import GovSession
@@ -37,6 +39,17 @@ __all__ = ["Idempotency", "IdempotencyDep", "Replay"]
 
 M = TypeVar("M", bound=BaseModel)
 _SECRET_FIELDS = ("token",)
+# Core statements (every POST runs them; the ORM's unit of work is not needed here).
+_RECORDS: sa.Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_FIND = sa.select(
+    _RECORDS.c.request_hash,
+    _RECORDS.c.method,
+    _RECORDS.c.path,
+    _RECORDS.c.status_code,
+    _RECORDS.c.response_body,
+    _RECORDS.c.secret_withheld,
+).where(_RECORDS.c.principal == sa.bindparam("principal"), _RECORDS.c.key == sa.bindparam("key"))
+_STORE = sa.insert(_RECORDS)
 
 
 class Replay(Exception):
@@ -94,19 +107,19 @@ class Idempotency:
             session.defer_commit = False
         body = result.model_dump(mode="json")
         withheld = any(body.pop(name, None) is not None for name in _SECRET_FIELDS)
-        session.add(
-            IdempotencyRecord(
-                principal=principal.name,
-                key=self.key,
-                method=self.method,
-                path=self.path,
-                request_hash=self.request_hash,
-                status_code=response.status_code or self.default_status,
-                response_body=json.dumps(body, separators=(",", ":")),
-                secret_withheld=withheld,
-            )
-        )
+        record = {
+            "principal": principal.name,
+            "key": self.key,
+            "method": self.method,
+            "path": self.path,
+            "request_hash": self.request_hash,
+            "status_code": response.status_code or self.default_status,
+            "response_body": json.dumps(body, separators=(",", ":")),
+            "secret_withheld": withheld,
+            "created_at": utcnow(),
+        }
         try:
+            session.connection().execute(_STORE, record)
             session.commit()
         except IntegrityError:
             # A concurrent request with the same key won: answer what it answered.
@@ -118,11 +131,11 @@ class Idempotency:
         return result
 
     def _replay_if_known(self, session: Session, principal: Principal) -> None:
-        record = session.exec(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.principal == principal.name, IdempotencyRecord.key == self.key
-            )
-        ).first()
+        record = (
+            session.connection()
+            .execute(_FIND, {"principal": principal.name, "key": self.key})
+            .first()
+        )
         if record is None:
             return
         if record.request_hash != self.request_hash:

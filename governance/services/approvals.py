@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -20,6 +23,7 @@ from governance.db import is_postgres, utcnow
 from governance.errors import Conflict, NotFound, PermissionDenied, PreconditionFailed
 from governance.models import (
     Check,
+    DatasetVersion,
     Decision,
     DecisionCreate,
     DecisionKind,
@@ -35,15 +39,102 @@ from governance.models import (
     RequestStatus,
     Stage,
     StageAssignment,
+    ValidationStatus,
 )
 from governance.services import audit
 from governance.services.pages import Page, page
-from governance.services.projects import get_project, lock_project
-from governance.services.registry import get_dataset, get_model
+from governance.services.projects import get_project
+from governance.services.registry import get_dataset
 from governance.services.resume import resume_after_commit
 
+_PROJECTS: sa.Table = Project.__table__  # type: ignore[attr-defined]
+_MODELS: sa.Table = ModelVersion.__table__  # type: ignore[attr-defined]
+_REQUESTS: sa.Table = PromotionRequest.__table__  # type: ignore[attr-defined]
+_DECISIONS: sa.Table = Decision.__table__  # type: ignore[attr-defined]
+_ASSIGNMENTS: sa.Table = StageAssignment.__table__  # type: ignore[attr-defined]
+_DATASETS: sa.Table = DatasetVersion.__table__  # type: ignore[attr-defined]
+
+# Decisions run as Core statements, as few as the guarantees allow: they are the gate's
+# hot path. Variants keyed by "is PostgreSQL" take row locks there (FOR NO KEY UPDATE:
+# rows that only reference the locked one can still be inserted meanwhile); SQLite's
+# BEGIN IMMEDIATE already holds the database's write lock.
+_REQUEST_CONTEXT = (
+    sa.select(_REQUESTS, _MODELS.c.trained_by, _PROJECTS.c.policy)
+    .join_from(
+        _REQUESTS,
+        _MODELS,
+        sa.and_(
+            _MODELS.c.project == _REQUESTS.c.project,
+            _MODELS.c.version == _REQUESTS.c.model_version,
+        ),
+    )
+    .join(_PROJECTS, _PROJECTS.c.name == _REQUESTS.c.project)
+    .where(_REQUESTS.c.id == sa.bindparam("request_id"))
+)
+# The request (locked), who trained its model and the project's policy (unlocked).
+_LOCK_REQUEST = {
+    False: _REQUEST_CONTEXT,
+    True: _REQUEST_CONTEXT.with_for_update(of=_REQUESTS, key_share=True),
+}
+_POLICY = sa.select(_PROJECTS.c.policy).where(_PROJECTS.c.name == sa.bindparam("project"))
+_LOCK_POLICY = {False: _POLICY, True: _POLICY.with_for_update(key_share=True)}
+_DECISIONS_OF = (
+    sa.select(_DECISIONS)
+    .where(_DECISIONS.c.request_id == sa.bindparam("request_id"))
+    .order_by(_DECISIONS.c.id)
+)
+_INSERT_DECISION = sa.insert(_DECISIONS).returning(_DECISIONS.c.id)
+# SET clause from the parameters given (status, decided_at, revision, ...).
+_UPDATE_REQUEST = sa.update(_REQUESTS).where(_REQUESTS.c.id == sa.bindparam("request_id"))
+_END_ASSIGNMENT = (
+    sa.update(_ASSIGNMENTS)
+    .where(
+        _ASSIGNMENTS.c.project == sa.bindparam("p_project"),
+        _ASSIGNMENTS.c.stage == sa.bindparam("p_stage"),
+        _ASSIGNMENTS.c.ended_at.is_(None),
+    )
+    .values(ended_at=sa.bindparam("p_ended_at"), ended_reason="replaced")
+    .returning(_ASSIGNMENTS.c.model_version)
+)
+_INSERT_ASSIGNMENT = sa.insert(_ASSIGNMENTS).returning(_ASSIGNMENTS.c.id)
+_INSERT_REQUEST = sa.insert(_REQUESTS)
+# What opening a request needs, in one statement: the project's policy, the model version
+# (its metrics and dataset), the dataset's validation status and the stage's holder now.
+_PROMOTION_CONTEXT = (
+    sa.select(
+        _PROJECTS.c.policy,
+        _MODELS.c.version,
+        _MODELS.c.metrics,
+        _MODELS.c.dataset_version,
+        _DATASETS.c.validation_status,
+        sa.select(_ASSIGNMENTS.c.model_version)
+        .where(
+            _ASSIGNMENTS.c.project == _PROJECTS.c.name,
+            _ASSIGNMENTS.c.stage == sa.bindparam("stage"),
+            _ASSIGNMENTS.c.ended_at.is_(None),
+        )
+        .scalar_subquery()
+        .label("current"),
+    )
+    .select_from(_PROJECTS)
+    .outerjoin(
+        _MODELS,
+        sa.and_(
+            _MODELS.c.project == _PROJECTS.c.name, _MODELS.c.version == sa.bindparam("version")
+        ),
+    )
+    .outerjoin(
+        _DATASETS,
+        sa.and_(
+            _DATASETS.c.project == _MODELS.c.project,
+            _DATASETS.c.version == _MODELS.c.dataset_version,
+        ),
+    )
+    .where(_PROJECTS.c.name == sa.bindparam("project"))
+)
+_REQUEST_FIELDS = tuple(_REQUESTS.c.keys())
+
 __all__ = [
-    "current_assignment",
     "decide",
     "evaluate_policy",
     "expire_overdue",
@@ -54,13 +145,29 @@ __all__ = [
 ]
 
 
-def evaluate_policy(session: Session, policy: Policy, model: ModelVersion) -> list[Check]:
-    """Run every check the policy asks for against a model version."""
+def evaluate_policy(
+    session: Session,
+    policy: Policy,
+    *,
+    project: str,
+    dataset_version: int,
+    metrics: dict[str, float],
+    validation_status: ValidationStatus | None = None,
+) -> list[Check]:
+    """Run every check the policy asks for against a model version.
+
+    Args:
+        dataset_version: the version of the data that trained the model.
+        metrics: the model version's metrics.
+        validation_status: of that dataset version, when the caller read it already;
+            otherwise it is read here.
+    """
     checks: list[Check] = []
-    ref = f"{model.project}@{model.dataset_version}"
+    ref = f"{project}@{dataset_version}"
     if policy.require_validation:
-        dataset = get_dataset(session, model.project, model.dataset_version)
-        status = dataset.validation_status.value
+        if validation_status is None:
+            validation_status = get_dataset(session, project, dataset_version).validation_status
+        status = validation_status.value
         checks.append(
             Check(
                 name="validation_passed",
@@ -69,7 +176,7 @@ def evaluate_policy(session: Session, policy: Policy, model: ModelVersion) -> li
             )
         )
     for metric, floor in sorted(policy.metric_floors.items()):
-        value = model.metrics.get(metric)
+        value = metrics.get(metric)
         if value is None:
             check = Check(
                 name=f"metric_floor:{metric}", passed=False, detail=f"metric {metric} missing"
@@ -86,7 +193,7 @@ def evaluate_policy(session: Session, policy: Policy, model: ModelVersion) -> li
     if policy.max_drift_share is not None:
         latest = session.exec(
             select(MonitoringResult)
-            .where(MonitoringResult.project == model.project)
+            .where(MonitoringResult.project == project)
             .order_by(col(MonitoringResult.created_at).desc(), col(MonitoringResult.id).desc())
             .limit(1)
         ).first()
@@ -121,9 +228,27 @@ def _detail(request: PromotionRequest, approvals: int) -> str:
 
 def to_public(session: Session, request: PromotionRequest) -> PromotionRequestPublic:
     """The API shape of a request, with its decisions and a one-line detail."""
-    decisions = session.exec(
-        select(Decision).where(Decision.request_id == request.id).order_by(col(Decision.id))
-    ).all()
+    rows = session.connection().execute(_DECISIONS_OF, {"request_id": request.id}).all()
+    return _public(request, [_decision_public(row) for row in rows])
+
+
+def _decision_public(row: Any) -> DecisionPublic:
+    return DecisionPublic(
+        id=row.id,
+        request_id=row.request_id,
+        principal=row.principal,
+        decision=row.decision,
+        comment=row.comment,
+        created_at=row.created_at,
+    )
+
+
+def _request_of(row: Any) -> PromotionRequest:
+    """A request read by a Core statement, as a (detached) model object."""
+    return PromotionRequest(**{name: getattr(row, name) for name in _REQUEST_FIELDS})
+
+
+def _public(request: PromotionRequest, decisions: list[DecisionPublic]) -> PromotionRequestPublic:
     approvals = sum(1 for d in decisions if d.decision == DecisionKind.approve)
     return PromotionRequestPublic(
         id=request.id,
@@ -141,19 +266,8 @@ def to_public(session: Session, request: PromotionRequest) -> PromotionRequestPu
         expires_at=request.expires_at,
         decided_at=request.decided_at,
         detail=_detail(request, approvals),
-        decisions=[DecisionPublic.model_validate(d) for d in decisions],
+        decisions=decisions,
     )
-
-
-def current_assignment(session: Session, project: str, stage: Stage) -> StageAssignment | None:
-    """The assignment that holds ``stage`` of ``project`` now, if any."""
-    return session.exec(
-        select(StageAssignment).where(
-            StageAssignment.project == project,
-            StageAssignment.stage == stage,
-            col(StageAssignment.ended_at).is_(None),
-        )
-    ).first()
 
 
 def request_promotion(
@@ -163,30 +277,50 @@ def request_promotion(
     project: str,
     body: PromotionRequestCreate,
     default_ttl_hours: float,
-) -> PromotionRequest:
+) -> PromotionRequestPublic:
     """Open a promotion request and record its policy checks.
 
     A failed check makes the request ``blocked``: it is saved (and audited) but can never
     be approved.
 
+    Returns:
+        The new request (no decisions yet).
+
     Raises:
         NotFound: no such project or model version.
         Conflict: the model version already holds that stage.
     """
-    row = get_project(session, project)
-    model = get_model(session, project, body.model_version)
-    current = current_assignment(session, project, body.stage)
-    if current is not None and current.model_version == model.version:
-        raise Conflict(
-            f"model version {project}@{model.version} is already promoted to {body.stage.value}"
+    found = (
+        session.connection()
+        .execute(
+            _PROMOTION_CONTEXT,
+            {"project": project, "version": body.model_version, "stage": body.stage},
         )
-    policy = Policy.model_validate(row.policy)
-    checks = evaluate_policy(session, policy, model)
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"project {project} not found")
+    if found.version is None:
+        raise NotFound(f"model version {project}@{body.model_version} not found")
+    if found.current == found.version:
+        raise Conflict(
+            f"model version {project}@{found.version} is already promoted to {body.stage.value}"
+        )
+    policy = Policy.model_validate(found.policy)
+    checks = evaluate_policy(
+        session,
+        policy,
+        project=project,
+        dataset_version=found.dataset_version,
+        metrics=found.metrics,
+        validation_status=found.validation_status,
+    )
     now = utcnow()
     ttl = policy.request_ttl_hours or default_ttl_hours
     request = PromotionRequest(
+        id=uuid.uuid4(),
         project=project,
-        model_version=model.version,
+        model_version=found.version,
         stage=body.stage,
         requested_by=actor.name,
         status=(RequestStatus.pending if all(c.passed for c in checks) else RequestStatus.blocked),
@@ -194,11 +328,14 @@ def request_promotion(
         required_approvals=policy.required_approvals,
         comment=body.comment,
         flow_run_id=body.flow_run_id,
+        revision=1,
         created_at=now,
         expires_at=now + timedelta(hours=ttl),
+        decided_at=None,
     )
-    session.add(request)
-    session.flush()
+    session.connection().execute(
+        _INSERT_REQUEST, {name: getattr(request, name) for name in _REQUEST_FIELDS}
+    )
     audit.append(
         session,
         actor.name,
@@ -207,7 +344,7 @@ def request_promotion(
         str(request.id),
         {
             "project": project,
-            "model_version": model.version,
+            "model_version": found.version,
             "stage": body.stage.value,
             "status": request.status.value,
             "checks": request.checks,
@@ -216,7 +353,7 @@ def request_promotion(
         },
     )
     session.commit()
-    return request
+    return _public(request, [])
 
 
 def get_request(session: Session, request_id: uuid.UUID) -> PromotionRequest:
@@ -257,11 +394,19 @@ def list_requests(
 
 
 def _expire(session: Session, actor: str, request: PromotionRequest, now: datetime) -> None:
-    # The caller commits.
+    # ``request`` was read by a Core statement (not in the session); the caller commits.
     request.status = RequestStatus.expired
     request.decided_at = now
     request.revision += 1
-    session.add(request)
+    session.connection().execute(
+        _UPDATE_REQUEST,
+        {
+            "request_id": request.id,
+            "status": request.status,
+            "decided_at": now,
+            "revision": request.revision,
+        },
+    )
     audit.append(
         session,
         actor,
@@ -292,20 +437,20 @@ def expire_overdue(session: Session, *, limit: int = 100) -> list[uuid.UUID]:
     expired: list[uuid.UUID] = []
     for project in overdue:
         statement = (
-            select(PromotionRequest)
+            sa.select(_REQUESTS)
             .where(
-                PromotionRequest.project == project,
-                PromotionRequest.status == RequestStatus.pending,
-                col(PromotionRequest.expires_at) <= now,
+                _REQUESTS.c.project == project,
+                _REQUESTS.c.status == RequestStatus.pending,
+                _REQUESTS.c.expires_at <= now,
             )
             .limit(limit)
-            .execution_options(populate_existing=True)
         )
         if is_postgres(session):
             # The requests' own locks, as decide takes them; one being decided is skipped
             # (decide expires it itself if it is overdue) and picked up by a later sweep.
             statement = statement.with_for_update(key_share=True, skip_locked=True)
-        for request in session.exec(statement).all():
+        for row in session.connection().execute(statement).all():
+            request = _request_of(row)
             _expire(session, "system", request, now)
             expired.append(request.id)
         session.commit()
@@ -320,24 +465,9 @@ def _check_revision(request: PromotionRequest, if_match: int | None) -> None:
         )
 
 
-def _lock_request(session: Session, request_id: uuid.UUID) -> PromotionRequest:
-    """Promotion request ``request_id``, locked until the transaction ends (PostgreSQL).
-
-    Raises:
-        NotFound: no such request.
-    """
-    statement = select(PromotionRequest).where(PromotionRequest.id == request_id)
-    if is_postgres(session):
-        statement = statement.with_for_update(key_share=True)
-    request = session.exec(statement.execution_options(populate_existing=True)).first()
-    if request is None:
-        raise NotFound(f"promotion request {request_id} not found")
-    return request
-
-
-def _needed(request: PromotionRequest, project: Project) -> int:
+def _needed(request: PromotionRequest, policy: dict[str, Any]) -> int:
     # A policy tightened after the request was opened applies; a loosened one does not.
-    return max(request.required_approvals, Policy.model_validate(project.policy).required_approvals)
+    return max(request.required_approvals, Policy.model_validate(policy).required_approvals)
 
 
 def decide(
@@ -347,11 +477,14 @@ def decide(
     request_id: uuid.UUID,
     body: DecisionCreate,
     if_match: int | None = None,
-) -> PromotionRequest:
+) -> PromotionRequestPublic:
     """Record an approver's decision; on the last approval needed, assign the stage.
 
     Args:
         if_match: the revision the caller last saw; None decides whatever the revision.
+
+    Returns:
+        The request as it stands after the decision, with every decision on it.
 
     Raises:
         NotFound: no such request.
@@ -361,18 +494,23 @@ def decide(
     """
     # Lock order: request, then the project (only when the last approval assigns the
     # stage), then the audit chain (at commit).
-    request = _lock_request(session, request_id)
+    postgres = is_postgres(session)
+    conn = session.connection()
+    found = conn.execute(_LOCK_REQUEST[postgres], {"request_id": request_id}).first()
+    if found is None:
+        raise NotFound(f"promotion request {request_id} not found")
+    request = _request_of(found)
     project = request.project
-    model = get_model(session, project, request.model_version)
     if actor.name == request.requested_by:
         raise PermissionDenied(
             f"separation of duties: {actor.name} requested promotion request {request_id} "
             "and cannot decide it"
         )
-    if actor.name == model.trained_by:
+    if actor.name == found.trained_by:
         raise PermissionDenied(
             f"separation of duties: {actor.name} trained model version "
-            f"{project}@{model.version} and cannot decide promotion request {request_id}"
+            f"{project}@{request.model_version} and cannot decide promotion request "
+            f"{request_id}"
         )
     now = utcnow()
     if request.status == RequestStatus.pending and request.expires_at <= now:
@@ -384,44 +522,51 @@ def decide(
     if request.status != RequestStatus.pending:
         raise Conflict(f"promotion request {request_id} is {request.status.value}, not pending")
     _check_revision(request, if_match)
-    already = session.exec(
-        select(Decision).where(Decision.request_id == request_id, Decision.principal == actor.name)
-    ).first()
-    if already is not None:
+    decisions = [
+        _decision_public(row) for row in conn.execute(_DECISIONS_OF, {"request_id": request_id})
+    ]
+    if any(d.principal == actor.name for d in decisions):
         raise Conflict(f"{actor.name} already decided promotion request {request_id}")
-
-    session.add(
-        Decision(
-            request_id=request_id,
-            principal=actor.name,
-            decision=body.decision,
-            comment=body.comment,
+    mine = {
+        "request_id": request_id,
+        "principal": actor.name,
+        "decision": body.decision,
+        "comment": body.comment,
+        "created_at": now,
+    }
+    decisions.append(
+        _decision_public(
+            SimpleNamespace(id=conn.execute(_INSERT_DECISION, mine).scalar_one(), **mine)
         )
     )
-    session.flush()
     assigned = False
     if body.decision == DecisionKind.reject:
         request.status = RequestStatus.rejected
         request.decided_at = now
     else:
-        approvers = session.exec(
-            select(Decision.principal).where(
-                Decision.request_id == request_id, Decision.decision == DecisionKind.approve
-            )
-        ).all()
-        approvals = len(set(approvers))
-        needed = _needed(request, get_project(session, project))
+        approvals = len({d.principal for d in decisions if d.decision == DecisionKind.approve})
+        needed = _needed(request, found.policy)
         if approvals >= needed:
             # The last approval: take the project's lock (stage changes and policy changes
             # queue there) and check again against the policy as it is now.
-            needed = _needed(request, lock_project(session, project))
+            policy = conn.execute(_LOCK_POLICY[postgres], {"project": project}).scalar_one()
+            needed = _needed(request, policy)
         request.required_approvals = needed
         if approvals >= needed:
             request.status = RequestStatus.approved
             request.decided_at = now
             assigned = True
     request.revision += 1
-    session.add(request)
+    conn.execute(
+        _UPDATE_REQUEST,
+        {
+            "request_id": request_id,
+            "status": request.status,
+            "decided_at": request.decided_at,
+            "revision": request.revision,
+            "required_approvals": request.required_approvals,
+        },
+    )
     audit.append(
         session,
         actor.name,
@@ -445,36 +590,37 @@ def decide(
         raise Conflict(
             f"stage {request.stage.value} of project {project} changed concurrently; retry"
         ) from exc
-    return request
+    return _public(request, decisions)
 
 
-def _assign(
-    session: Session, actor: Principal, request: PromotionRequest, now: datetime
-) -> StageAssignment:
-    current = current_assignment(session, request.project, request.stage)
-    replaced: int | None = None
-    if current is not None:
-        current.ended_at = now
-        current.ended_reason = "replaced"
-        replaced = current.model_version
-        session.add(current)
-        session.flush()
-    assignment = StageAssignment(
-        project=request.project,
-        model_version=request.model_version,
-        stage=request.stage,
-        assigned_by=actor.name,
-        request_id=request.id,
-        assigned_at=now,
-    )
-    session.add(assignment)
-    session.flush()
+def _assign(session: Session, actor: Principal, request: PromotionRequest, now: datetime) -> int:
+    """End the stage's current assignment and assign the request's model; the new id."""
+    conn = session.connection()
+    ended = conn.execute(
+        _END_ASSIGNMENT,
+        {"p_project": request.project, "p_stage": request.stage, "p_ended_at": now},
+    ).first()
+    replaced: int | None = None if ended is None else int(ended.model_version)
+    assignment_id: int = conn.execute(
+        _INSERT_ASSIGNMENT,
+        {
+            "project": request.project,
+            "model_version": request.model_version,
+            "stage": request.stage,
+            "assigned_by": actor.name,
+            "request_id": request.id,
+            "restores_id": None,
+            "assigned_at": now,
+            "ended_at": None,
+            "ended_reason": None,
+        },
+    ).scalar_one()
     audit.append(
         session,
         actor.name,
         "stage.assigned",
         "stage_assignment",
-        str(assignment.id),
+        str(assignment_id),
         {
             "project": request.project,
             "stage": request.stage.value,
@@ -483,4 +629,4 @@ def _assign(
             "request_id": str(request.id),
         },
     )
-    return assignment
+    return assignment_id

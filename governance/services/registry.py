@@ -10,10 +10,12 @@ import hashlib
 import json
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from governance.db import is_postgres, utcnow
 from governance.errors import Conflict, NotFound
 from governance.models import (
     DatasetVersion,
@@ -21,6 +23,7 @@ from governance.models import (
     ModelVersion,
     ModelVersionCreate,
     Principal,
+    Project,
     Stage,
     StageAssignment,
     ValidationCreate,
@@ -39,6 +42,34 @@ __all__ = [
     "register_dataset",
     "register_model",
 ]
+
+_PROJECTS: sa.Table = Project.__table__  # type: ignore[attr-defined]
+_DATASETS: sa.Table = DatasetVersion.__table__  # type: ignore[attr-defined]
+_MODELS: sa.Table = ModelVersion.__table__  # type: ignore[attr-defined]
+_LAST_VERSION = sa.select(func.max(_MODELS.c.version)).where(
+    _MODELS.c.project == sa.bindparam("project")
+)
+_INSERT_MODEL = sa.insert(_MODELS).returning(_MODELS.c.id)
+# The project row (locked on PostgreSQL, FOR NO KEY UPDATE: rows that only reference the
+# project can still be inserted meanwhile), whether the dataset version exists, and the
+# version an idempotency key registered before; by "is PostgreSQL".
+_MODEL_CONTEXT = sa.select(
+    _PROJECTS.c.id,
+    sa.exists()
+    .where(
+        _DATASETS.c.project == _PROJECTS.c.name,
+        _DATASETS.c.version == sa.bindparam("dataset_version"),
+    )
+    .label("dataset_exists"),
+    sa.select(_MODELS.c.version)
+    .where(_MODELS.c.project == _PROJECTS.c.name, _MODELS.c.idempotency_key == sa.bindparam("key"))
+    .scalar_subquery()
+    .label("registered_as"),
+).where(_PROJECTS.c.name == sa.bindparam("project"))
+_LOCK_FOR_MODEL = {
+    False: _MODEL_CONTEXT,
+    True: _MODEL_CONTEXT.with_for_update(of=_PROJECTS, key_share=True),
+}
 
 
 def get_dataset(session: Session, project: str, version: int) -> DatasetVersion:
@@ -238,6 +269,11 @@ def register_model(
     With an ``idempotency_key``, a repeat of the same request returns the version the
     first one created.
 
+    Core statements, as few as the guarantees allow (this is the registry's hot path):
+    one takes the project lock and learns whether the dataset version exists and whether
+    the key was used; one numbers the version under that lock (its own statement, so it
+    sees what the previous lock holder committed); one inserts it.
+
     Returns:
         ``(model_version, created)``.
 
@@ -246,29 +282,33 @@ def register_model(
         Conflict: the idempotency key was used with a different request.
     """
     request_hash = _request_hash(body)
-    previous = _registered_as(session, project, idempotency_key, request_hash)
-    if previous is not None:
-        return previous, False
-    get_dataset(session, project, body.dataset_version)
-    # Everything above ran unlocked; from here to the commit, the project's writers queue.
-    # The version is numbered under the lock, so versions stay gapless and unique.
-    lock_project(session, project)
-    last = session.exec(
-        select(func.max(ModelVersion.version)).where(ModelVersion.project == project)
-    ).one()
-    row = ModelVersion.model_validate(
-        body,
-        update={
-            "project": project,
-            "version": (last or 0) + 1,
-            "trained_by": actor.name,
-            "idempotency_key": idempotency_key,
-            "request_hash": request_hash,
-        },
-    )
-    session.add(row)
+    conn = session.connection()
+    statement = _LOCK_FOR_MODEL[is_postgres(session)]
+    found = conn.execute(
+        statement,
+        {"project": project, "dataset_version": body.dataset_version, "key": idempotency_key},
+    ).first()
+    if found is None:
+        raise NotFound(f"project {project} not found")
+    if found.registered_as is not None:
+        previous = _registered_as(session, project, idempotency_key, request_hash)
+        if previous is not None:
+            return previous, False
+    if not found.dataset_exists:
+        raise NotFound(f"dataset version {project}@{body.dataset_version} not found")
+    # Numbered under the lock, so versions stay gapless and unique.
+    last = conn.execute(_LAST_VERSION, {"project": project}).scalar()
+    values = {
+        **body.model_dump(),
+        "project": project,
+        "version": (last or 0) + 1,
+        "trained_by": actor.name,
+        "created_at": utcnow(),
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+    }
     try:
-        session.flush()
+        row_id = conn.execute(_INSERT_MODEL, values).scalar_one()
     except IntegrityError as exc:
         # The one unique key not decided under the lock: the same idempotency key,
         # registered concurrently. Answer with the version the winner registered.
@@ -277,6 +317,7 @@ def register_model(
         if previous is not None:
             return previous, False
         raise Conflict(f"model version of project {project} registered concurrently") from exc
+    row = ModelVersion(id=row_id, **values)
     audit.append(
         session,
         actor.name,

@@ -44,14 +44,13 @@ def request_promotion(
     """Open a promotion request; failed policy checks make it ``blocked`` (see ``detail``)."""
 
     def work() -> PromotionRequestPublic:
-        row = approvals.request_promotion(
+        return approvals.request_promotion(
             session,
             actor=user,
             project=project,
             body=body,
             default_ttl_hours=settings.request_ttl_hours,
         )
-        return approvals.to_public(session, row)
 
     public = idem.run(session, user, response, work)
     set_etag(response, public.revision)
@@ -111,10 +110,9 @@ def decide(
     """
 
     def work() -> PromotionRequestPublic:
-        row = approvals.decide(
+        return approvals.decide(
             session, actor=user, request_id=request_id, body=body, if_match=if_match
         )
-        return approvals.to_public(session, row)
 
     public = idem.run(session, user, response, work)
     set_etag(response, public.revision)
