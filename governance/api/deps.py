@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -43,16 +44,23 @@ MAX_LIMIT = 1000
 _bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: Bearer mlg_…`")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; whatever a service did not commit is rolled back."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request; whatever a service did not commit is rolled back.
+
+    Opening a session does no I/O, so it happens on the event loop. Closing one that
+    still holds a transaction (reads, failures) rolls it back: that runs in a worker
+    thread, never blocking the loop; a committed session closes without a round trip.
+    """
     engine: Engine = request.app.state.engine
-    with GovSession(engine, expire_on_commit=False) as session:
-        session.info[NOTIFIER_KEY] = getattr(request.app.state, "notifier", None)
-        try:
-            yield session
-        except Exception:
-            session.rollback()
-            raise
+    session = GovSession(engine, expire_on_commit=False)
+    session.info[NOTIFIER_KEY] = getattr(request.app.state, "notifier", None)
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 async def get_settings(request: Request) -> Settings:

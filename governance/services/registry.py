@@ -46,10 +46,20 @@ __all__ = [
 _PROJECTS: sa.Table = Project.__table__  # type: ignore[attr-defined]
 _DATASETS: sa.Table = DatasetVersion.__table__  # type: ignore[attr-defined]
 _MODELS: sa.Table = ModelVersion.__table__  # type: ignore[attr-defined]
-_LAST_VERSION = sa.select(func.max(_MODELS.c.version)).where(
-    _MODELS.c.project == sa.bindparam("project")
+# The next version is numbered by the insert itself (max + 1, in a statement of its own
+# after the project lock, so it sees what the previous lock holder committed).
+_MODEL_FIELDS = [c.name for c in _MODELS.columns if c.name not in ("id", "version")]
+_INSERT_MODEL = (
+    sa.insert(_MODELS)
+    .from_select(
+        [*_MODEL_FIELDS, "version"],
+        sa.select(
+            *(sa.bindparam(name, type_=_MODELS.c[name].type) for name in _MODEL_FIELDS),
+            func.coalesce(func.max(_MODELS.c.version), 0) + 1,
+        ).where(_MODELS.c.project == sa.bindparam("project")),
+    )
+    .returning(_MODELS.c.id, _MODELS.c.version)
 )
-_INSERT_MODEL = sa.insert(_MODELS).returning(_MODELS.c.id)
 # The project row (locked on PostgreSQL, FOR NO KEY UPDATE: rows that only reference the
 # project can still be inserted meanwhile), whether the dataset version exists, and the
 # version an idempotency key registered before; by "is PostgreSQL".
@@ -271,8 +281,7 @@ def register_model(
 
     Core statements, as few as the guarantees allow (this is the registry's hot path):
     one takes the project lock and learns whether the dataset version exists and whether
-    the key was used; one numbers the version under that lock (its own statement, so it
-    sees what the previous lock holder committed); one inserts it.
+    the key was used; one numbers and inserts the version under that lock.
 
     Returns:
         ``(model_version, created)``.
@@ -296,19 +305,17 @@ def register_model(
             return previous, False
     if not found.dataset_exists:
         raise NotFound(f"dataset version {project}@{body.dataset_version} not found")
-    # Numbered under the lock, so versions stay gapless and unique.
-    last = conn.execute(_LAST_VERSION, {"project": project}).scalar()
     values = {
         **body.model_dump(),
         "project": project,
-        "version": (last or 0) + 1,
         "trained_by": actor.name,
         "created_at": utcnow(),
         "idempotency_key": idempotency_key,
         "request_hash": request_hash,
     }
     try:
-        row_id = conn.execute(_INSERT_MODEL, values).scalar_one()
+        # Numbered under the lock, so versions stay gapless and unique.
+        inserted = conn.execute(_INSERT_MODEL, values).one()
     except IntegrityError as exc:
         # The one unique key not decided under the lock: the same idempotency key,
         # registered concurrently. Answer with the version the winner registered.
@@ -317,7 +324,7 @@ def register_model(
         if previous is not None:
             return previous, False
         raise Conflict(f"model version of project {project} registered concurrently") from exc
-    row = ModelVersion(id=row_id, **values)
+    row = ModelVersion(id=inserted.id, version=inserted.version, **values)
     audit.append(
         session,
         actor.name,
