@@ -26,6 +26,7 @@ from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Depends, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -129,6 +130,17 @@ class Idempotency:
                 f"idempotency key {self.key} is being used concurrently; retry"
             ) from None
         return result
+
+    async def respond(
+        self, session: Session, principal: Principal, response: Response, work: Callable[[], M]
+    ) -> M:
+        """:meth:`run` in a worker thread, for ``async`` routes.
+
+        A write route is ``async`` and hands its whole transaction to one worker thread:
+        FastAPI then checks and serializes the answer on the event loop instead of
+        handing that to a thread as well.
+        """
+        return await run_in_threadpool(self.run, session, principal, response, work)
 
     def _replay_if_known(self, session: Session, principal: Principal) -> None:
         record = (

@@ -86,6 +86,24 @@ _MOVE_HEAD = (
     .where(audit_head.c.id == 1, audit_head.c.seq == sa.bindparam("prev_seq"))
     .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
 )
+# PostgreSQL: the event's insert and the head's move in one statement (a data-modifying
+# CTE); the head's trigger sees the event the same statement inserted.
+_APPENDED = (
+    sa.insert(_EVENTS)
+    .values({c.name: sa.bindparam(f"e_{c.name}", type_=c.type) for c in _EVENTS.columns})
+    .returning(_EVENTS.c.seq, _EVENTS.c.hash)
+    .cte("appended")
+)
+_APPEND_AND_MOVE = (
+    audit_head.update()
+    .where(
+        audit_head.c.id == 1,
+        audit_head.c.seq == sa.bindparam("prev_seq"),
+        _APPENDED.c.seq == audit_head.c.seq + 1,
+    )
+    .values(seq=_APPENDED.c.seq, hash=_APPENDED.c.hash)
+    .add_cte(_APPENDED)
+)
 
 
 class AuditChainError(MlgateError):
@@ -201,6 +219,7 @@ def _write_pending(session: OrmSession, pending: list[dict[str, Any]]) -> None:
         raise AuditChainError("the audit chain head record is missing; run audit verify")
     prev = Head(int(row[0]), str(row[1]))
     ts = utcnow()  # microsecond precision survives both backends
+    one_statement = connection.dialect.name == "postgresql"
     for facts in pending:  # the head moves one event at a time (a trigger insists)
         fields: dict[str, Any] = {
             "seq": prev.seq + 1,
@@ -209,10 +228,15 @@ def _write_pending(session: OrmSession, pending: list[dict[str, Any]]) -> None:
             "prev_hash": prev.hash,
         }
         digest = event_hash(**fields)
-        connection.execute(_INSERT_EVENT, {**fields, "hash": digest})
-        moved = connection.execute(
-            _MOVE_HEAD, {"prev_seq": prev.seq, "new_seq": prev.seq + 1, "new_hash": digest}
-        )
+        fields["hash"] = digest
+        if one_statement:
+            params = {f"e_{name}": value for name, value in fields.items()}
+            moved = connection.execute(_APPEND_AND_MOVE, {**params, "prev_seq": prev.seq})
+        else:
+            connection.execute(_INSERT_EVENT, fields)
+            moved = connection.execute(
+                _MOVE_HEAD, {"prev_seq": prev.seq, "new_seq": prev.seq + 1, "new_hash": digest}
+            )
         if moved.rowcount != 1:
             raise AuditChainError(f"the audit chain head moved away from event {prev.seq}")
         prev = Head(prev.seq + 1, digest)

@@ -26,7 +26,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/datasets", tags=["
 
 
 @router.post("", status_code=201)
-def register_dataset(
+async def register_dataset(
     project: str,
     body: DatasetVersionCreate,
     response: Response,
@@ -42,7 +42,7 @@ def register_dataset(
             response.status_code = 200
         return DatasetVersionPublic.model_validate(row)
 
-    return idem.run(session, user, response, work)
+    return await idem.respond(session, user, response, work)
 
 
 @router.get("")
@@ -72,7 +72,7 @@ def get_dataset(
 
 
 @router.post("/{version}/validation")
-def record_validation(
+async def record_validation(
     project: str,
     version: Version,
     body: ValidationCreate,
@@ -89,4 +89,4 @@ def record_validation(
         )
         return DatasetVersionPublic.model_validate(row)
 
-    return idem.run(session, user, response, work)
+    return await idem.respond(session, user, response, work)

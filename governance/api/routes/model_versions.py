@@ -24,7 +24,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/models", tags=["mo
 
 
 @router.post("", status_code=201)
-def register_model(
+async def register_model(
     project: str,
     body: ModelVersionCreate,
     response: Response,
@@ -42,7 +42,7 @@ def register_model(
             response.headers["Idempotent-Replayed"] = "true"
         return ModelVersionPublic.model_validate(row)
 
-    return idem.run(session, user, response, work)
+    return await idem.respond(session, user, response, work)
 
 
 @router.get("")

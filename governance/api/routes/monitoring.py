@@ -21,7 +21,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/monitoring", tags=
 
 
 @router.post("", status_code=201)
-def record_monitoring(
+async def record_monitoring(
     project: str,
     body: MonitoringResultCreate,
     response: Response,
@@ -35,7 +35,7 @@ def record_monitoring(
         row = monitoring.record(session, actor=user, project=project, body=body)
         return MonitoringResultPublic.model_validate(row)
 
-    return idem.run(session, user, response, work)
+    return await idem.respond(session, user, response, work)
 
 
 @router.get("")

@@ -19,7 +19,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["principals"])
 
 
 @router.post("/principals", status_code=201)
-def create_principal(
+async def create_principal(
     body: PrincipalCreate,
     response: Response,
     session: SessionDep,
@@ -28,7 +28,7 @@ def create_principal(
     idem: IdempotencyDep,
 ) -> PrincipalCreated:
     """Create a principal; its token is in the answer and never shown again."""
-    return idem.run(
+    return await idem.respond(
         session,
         user,
         response,
@@ -39,7 +39,7 @@ def create_principal(
 
 
 @router.post("/principals/{name}/tokens", status_code=201)
-def create_token(
+async def create_token(
     name: str,
     response: Response,
     session: SessionDep,
@@ -48,7 +48,7 @@ def create_token(
     idem: IdempotencyDep,
 ) -> TokenCreated:
     """Issue another token for a principal (shown once)."""
-    return idem.run(
+    return await idem.respond(
         session,
         user,
         response,

@@ -22,7 +22,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["projects"])
 
 
 @router.post("/projects", status_code=201)
-def create_project(
+async def create_project(
     body: ProjectCreate,
     response: Response,
     session: SessionDep,
@@ -30,7 +30,7 @@ def create_project(
     idem: IdempotencyDep,
 ) -> ProjectPublic:
     """Create a project with its promotion policy."""
-    row = idem.run(
+    row = await idem.respond(
         session,
         user,
         response,

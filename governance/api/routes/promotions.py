@@ -32,7 +32,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["promotion"])
 
 
 @router.post("/projects/{project}/promotion-requests", status_code=201)
-def request_promotion(
+async def request_promotion(
     project: str,
     body: PromotionRequestCreate,
     response: Response,
@@ -52,7 +52,7 @@ def request_promotion(
             default_ttl_hours=settings.request_ttl_hours,
         )
 
-    public = idem.run(session, user, response, work)
+    public = await idem.respond(session, user, response, work)
     set_etag(response, public.revision)
     return public
 
@@ -94,7 +94,7 @@ def get_request(
 
 
 @router.post("/promotion-requests/{request_id}/decisions", status_code=201)
-def decide(
+async def decide(
     request_id: uuid.UUID,
     body: DecisionCreate,
     response: Response,
@@ -114,6 +114,6 @@ def decide(
             session, actor=user, request_id=request_id, body=body, if_match=if_match
         )
 
-    public = idem.run(session, user, response, work)
+    public = await idem.respond(session, user, response, work)
     set_etag(response, public.revision)
     return public

@@ -54,7 +54,7 @@ def current_stage(
 
 
 @router.post("/{stage}/rollback")
-def rollback_stage(
+async def rollback_stage(
     project: str,
     stage: Stage,
     response: Response,
@@ -64,7 +64,7 @@ def rollback_stage(
     body: RollbackCreate | None = None,
 ) -> RollbackPublic:
     """Give the stage back to the model version that held it before (409 if none)."""
-    return idem.run(
+    return await idem.respond(
         session,
         user,
         response,
