@@ -21,6 +21,7 @@ labelled and logged with that handle only (see :mod:`serving.registry`).
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -36,6 +37,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 
 from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
@@ -62,14 +64,19 @@ class _TooLarge(Exception):
     pass
 
 
-def governance_token(settings: ServeSettings) -> str:
-    """The governance token: the value of ``MLGATE_TOKEN`` or the secret it refers to."""
-    if settings.token is None:
+def _secret_value(value: SecretStr | None) -> str:
+    """A setting's value, or the secret it refers to (``env://…``, ``vault://…``)."""
+    if value is None:
         return ""
-    raw = settings.token.get_secret_value()
+    raw = value.get_secret_value()
     if re.match(r"^[a-z][a-z0-9+.-]*://", raw):
         return resolve_secret(raw).get_secret_value()
     return raw
+
+
+def governance_token(settings: ServeSettings) -> str:
+    """The governance token: the value of ``MLGATE_TOKEN`` or the secret it refers to."""
+    return _secret_value(settings.token)
 
 
 def problem(
@@ -137,6 +144,22 @@ class _Server:
         )
         self.log: PredictionLogWriter | None = None
         self.metrics.model_version.labels(self.project).set(0)
+        expected = _secret_value(settings.serve_token)
+        self._token = expected.encode("utf-8") if expected else None
+        if self._token is None:
+            log.warning(
+                "MLGATE_SERVE_TOKEN is not set: anyone who can reach this server can score "
+                "records and send actuals"
+            )
+
+    def authorized(self, request: Request) -> bool:
+        """Whether the request carries the serving token (always, when none is set)."""
+        if self._token is None:
+            return True
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("utf-8"), self._token
+        )
 
     def _on_model(self, handle: ModelHandle | None) -> None:
         self.metrics.model_swaps.inc()
@@ -469,19 +492,36 @@ def create_app(
     )
     app.state.server = server
 
+    def refused(request: Request) -> Response | None:
+        # The project routes need the serving token; health, readiness and metrics do not.
+        if server.authorized(request):
+            return None
+        response = problem(
+            401,
+            "unauthenticated",
+            "Unauthenticated",
+            "missing or wrong serving token (Authorization: Bearer …)",
+            request.url.path,
+        )
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
     @app.post("/api/v1/projects/{project}/predict", response_model=None)
     async def predict(project: str, request: Request) -> Response:
         """Score one record or many with the production model."""
-        return await server.predict(project, request)
+        return refused(request) or await server.predict(project, request)
 
     @app.post("/api/v1/projects/{project}/actuals", response_model=None)
     async def actuals(project: str, request: Request) -> Response:
         """Store ground truth for earlier predictions."""
-        return await server.actuals(project, request)
+        return refused(request) or await server.actuals(project, request)
 
     @app.get("/api/v1/projects/{project}/model", response_model=None)
     async def model(project: str, request: Request) -> Response:
         """The model served now."""
+        denied = refused(request)
+        if denied is not None:
+            return denied
         if project != server.project:
             return problem(
                 404,

@@ -16,6 +16,9 @@ variable                           meaning
 ``MLGATE_SERVE_LOG_FLUSH_ROWS``    rows per prediction-log file
 ``MLGATE_SERVE_LOG_FLUSH_S``       longest a logged row waits before it is written
 ``MLGATE_SERVE_LOG_WAIT_S``        longest a request waits for log capacity, then 503
+``MLGATE_SERVE_TOKEN``             bearer token callers of predict, actuals and model
+                                   must send, or a reference (``vault://…``); unset:
+                                   no authentication (a warning at start)
 =================================  =====================================================
 """
 
@@ -74,4 +77,9 @@ class ServeSettings(BaseSettings):
     )
     serve_log_wait_s: float = Field(
         5.0, ge=0.0, le=300, description="longest a request waits for log capacity before 503"
+    )
+    serve_token: SecretStr | None = Field(
+        None,
+        description="bearer token callers of predict, actuals and model must send, or a "
+        "secret reference (env://NAME, vault://...), read at start; None: no authentication",
     )

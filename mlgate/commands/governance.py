@@ -1,10 +1,13 @@
 """CLI commands for the governance service and its audit trail.
 
-``governance_app``: ``serve`` (run the API under uvicorn) and ``init`` (create the first
-admin and print its token once). ``audit_app``: ``verify`` and ``export``. The top-level
-``rollback`` and ``lineage`` commands (:func:`rollback_command`, :func:`lineage_command`)
-are mounted by :mod:`mlgate.cli`. Everything but ``serve``/``init`` goes through the
-client, configured by ``MLGATE_GOVERNANCE_URL`` (or ``MLGATE_URL``) and ``MLGATE_TOKEN``.
+``governance_app``: ``serve`` (run the API under uvicorn), ``init`` (create the first
+admin and print its token once) and ``grant-service-role`` (PostgreSQL: the service's
+own role, unable to rewrite the trail). ``audit_app``: ``verify`` and ``export``. The
+top-level ``rollback`` and ``lineage`` commands (:func:`rollback_command`,
+:func:`lineage_command`) are mounted by :mod:`mlgate.cli`. The audit and top-level
+commands go through the client, configured by ``MLGATE_GOVERNANCE_URL`` (or
+``MLGATE_URL``) and ``MLGATE_TOKEN``; the ``governance_app`` ones use the database
+(``MLGATE_DATABASE_URL``) directly.
 """
 
 from __future__ import annotations
@@ -66,6 +69,43 @@ def init(
     err.print(f"admin [bold]{admin}[/bold] created; its token is shown only this once:")
     # The token alone on stdout, so scripts can capture it: MLGATE_TOKEN=$(mlgate … init)
     typer.echo(token)
+
+
+@governance_app.command("grant-service-role")
+def grant_service_role_command(
+    role: Annotated[
+        str, typer.Argument(help="an existing PostgreSQL role the service will log in as")
+    ],
+) -> None:
+    """PostgreSQL: bring the schema up to date as its owner, then grant ROLE what the
+    service needs and no way to rewrite the audit trail.
+
+    Connects with MLGATE_DATABASE_URL as the tables' owner. ROLE gets SELECT and INSERT
+    on the audit events (no UPDATE, DELETE or TRUNCATE) and read/write on the rest; run
+    the service as ROLE. Run this again after every upgrade: new tables need grants.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from governance.config import get_settings
+    from governance.db import create_db_engine, grant_service_role, init_db
+
+    engine = create_db_engine(get_settings().database_url)
+    try:
+        init_db(engine)
+        grant_service_role(engine, role)
+    except MlgateError as exc:
+        err.print(f"[red]error[/red] {exc.code}: {exc}")
+        raise typer.Exit(1) from exc
+    except DBAPIError as exc:  # e.g. the role does not exist
+        reason = str(exc.orig).strip().splitlines()[0]
+        err.print(f"[red]error[/red] cannot grant {escape(role)}: {escape(reason)}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    console.print(
+        f"granted [bold]{escape(role)}[/bold]: read/write on governance tables, "
+        "SELECT and INSERT only on the audit trail"
+    )
 
 
 @audit_app.command()

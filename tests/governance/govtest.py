@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -100,3 +102,22 @@ def register_model(
         code_version="0.1.0",
         idempotency_key=idempotency_key,
     )
+
+
+@contextmanager
+def triggers_bypassed(conn: sa.Connection) -> Iterator[None]:
+    """SQLite: drop the append-only triggers for the change and put them back, as anyone
+    who can write the database file can (on PostgreSQL the superuser engine bypasses them).
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    triggers = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+    ).all()
+    assert len(triggers) == 4, triggers
+    for name, _sql in triggers:
+        conn.exec_driver_sql(f"DROP TRIGGER {name}")
+    yield
+    for _name, sql in triggers:
+        conn.exec_driver_sql(sql)

@@ -390,3 +390,49 @@ def test_actuals_are_stored_by_prediction_id(served: PredictionServer, reg: Regi
     )
     assert sorted(stored["prediction_id"]) == sorted(ids)
     assert set(stored["actual"]) == {1.0}
+
+
+# --------------------------------------------------------------------------- authentication
+
+
+def test_the_serving_token_guards_the_project_routes(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "serve-" + "s3cr3t" * 6
+    monkeypatch.setenv("MLGATE_TEST_SERVE_TOKEN", token)
+    version = reg.register("logistic_regression")
+    reg.promote(version)
+    server = start_server(reg, serve_token="env://MLGATE_TEST_SERVE_TOKEN")  # a reference
+    try:
+        wait_for_version(server.url, version)  # readiness stays open, for probes
+        record = records(1)[0]
+        good = {"Authorization": f"Bearer {token}"}
+        wrong = "not-the-token-" + "x" * 20
+        for headers in ({}, {"Authorization": f"Bearer {wrong}"}, {"Authorization": token}):
+            refused = httpx.post(predict_url(server, reg), json=record, headers=headers)
+            body = _problem(refused, 401, "unauthenticated")
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert token not in refused.text and wrong not in body["detail"]
+        actuals = f"{server.url}/api/v1/projects/{reg.project}/actuals"
+        _problem(httpx.post(actuals, json={"actuals": []}), 401, "unauthenticated")
+        _problem(
+            httpx.get(f"{server.url}/api/v1/projects/{reg.project}/model"), 401, "unauthenticated"
+        )
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        assert httpx.get(f"{server.url}/metrics").status_code == 200
+
+        scored = httpx.post(predict_url(server, reg), json=record, headers=good)
+        assert scored.status_code == 200, scored.text
+        model = httpx.get(f"{server.url}/api/v1/projects/{reg.project}/model", headers=good)
+        assert model.status_code == 200 and model.json()["version"] == version
+    finally:
+        server.stop()
+    assert token not in caplog.text
+
+
+def test_without_a_serving_token_the_server_warns_that_it_is_open(
+    reg: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = start_server(reg)
+    server.stop()
+    assert "MLGATE_SERVE_TOKEN is not set" in caplog.text
