@@ -31,6 +31,7 @@ def _project(params: dict[str, object]) -> str:
 
 
 def test_approval_resumes_the_run_and_forged_resumes_do_not_promote(stack: Stack) -> None:
+    """…and monitoring the promoted model then finds the drift and starts a retrain."""
     params = stack.project() | {"current_source": "file://current.csv"}
     project = _project(params)
     run_id = stack.run("mlgate-pipeline", "pipeline", params)
@@ -82,6 +83,41 @@ def test_approval_resumes_the_run_and_forged_resumes_do_not_promote(stack: Stack
     [drift] = stack.artifacts(f"{project}-drift")
     assert "Evidently report: [file://" in drift["data"]
     assert stack.artifacts(f"{project}-validation")
+
+    _monitoring_breach_starts_one_retrain(stack, params, project)
+
+
+def _monitoring_breach_starts_one_retrain(
+    stack: Stack, params: dict[str, object], project: str
+) -> None:
+    """The monitor deployment, over the drifted batch the run just scored, records a
+    breach and starts the retrain deployment once (its model would meet the same gate)."""
+    monitor = {k: v for k, v in params.items() if k != "current_source"}
+    run_id = stack.run("mlgate-monitor", "monitor", monitor | {"retrain_on_breach": True})
+    stack.wait_state(run_id, {"COMPLETED"})
+    with stack.admin() as admin:
+        latest = admin.list_monitoring(project)[0]
+        assert latest.dataset_drift and {"annual_income", "interest_rate"} <= set(
+            latest.drifted_columns
+        )
+    retrain = stack.deployment_id("mlgate-pipeline", "retrain")
+    body = {"flow_runs": {"deployment_id": {"any_": [retrain]}}}
+    runs = [
+        r
+        for r in stack.api("POST", "/flow_runs/filter", json=body).json()
+        if r["parameters"]["params"]["spec_path"] == params["spec_path"]
+    ]
+    assert len(runs) == 1, runs
+    [started] = runs
+    assert started["idempotency_key"] == f"retrain-{project}-{latest.id}"
+    assert started["parameters"]["params"]["store_url"] == params["store_url"]
+    # Not needed further here: stop it so it does not compete with the next tests.
+    state = "CANCELLING" if started["state_type"] == "RUNNING" else "CANCELLED"
+    stack.api(
+        "POST",
+        f"/flow_runs/{started['id']}/set_state",
+        json={"state": {"type": state}, "force": True},
+    )
 
 
 def test_rejection_fails_the_run_with_the_reason(stack: Stack) -> None:
