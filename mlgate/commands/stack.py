@@ -39,6 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_SPEC = REPO_ROOT / "mlgate" / "demo" / "credit_risk.yaml"
 STATE_FILE = "stack.json"
 TOKENS_FILE = "tokens.json"
+SERVE_TOKEN_FILE = "serve.token"
 FLOWS_PRINCIPAL = "flows"
 
 
@@ -293,6 +294,21 @@ def ensure_tokens(directory: Path, governance_url: str) -> dict[str, str]:
     return tokens
 
 
+def ensure_serve_token(directory: Path) -> str | None:
+    """The prediction server's bearer token: ``MLGATE_SERVE_TOKEN`` when set (a token or a
+    secret reference, passed on as it is); otherwise one generated for this stack, kept in
+    ``serve.token`` (mode 0600) and reused by the next ``up``."""
+    if os.environ.get("MLGATE_SERVE_TOKEN"):
+        return None  # the child inherits it
+    file = directory / SERVE_TOKEN_FILE
+    if file.exists():
+        return file.read_text().strip()
+    token = "mls_" + secrets.token_urlsafe(32)
+    file.touch(mode=0o600)
+    file.write_text(token + "\n")
+    return token
+
+
 def pool_ready(api: str, pool: str) -> bool:
     """True when the work pool exists and a worker polls it."""
     try:
@@ -340,6 +356,9 @@ def start_serving(
     extra = {"MLGATE_GOVERNANCE_URL": governance_url}
     if token:
         extra["MLGATE_TOKEN"] = token
+    serve_token = ensure_serve_token(directory)
+    if serve_token:
+        extra["MLGATE_SERVE_TOKEN"] = serve_token
     env = child_env(directory, extra)
     argv = [bin_path("mlgate"), "serve", "--spec", str(spec), "--host", host, "--port", str(port)]
     svc = spawn(
@@ -433,6 +452,8 @@ def _print_urls(where: Path, services: dict[str, Service], pool: str) -> None:
     console.print(f"[green]✓[/] worker          pool {pool} (pid {services['worker'].pid})")
     if "serve" in services:
         console.print(f"[green]✓[/] predictions     {services['serve'].url}")
+        if (where / SERVE_TOKEN_FILE).exists():
+            console.print(f"  bearer token of the prediction API: {where / SERVE_TOKEN_FILE}")
     if (where / TOKENS_FILE).exists():
         console.print(f"  tokens of the admin and the flows account: {where / TOKENS_FILE}")
     console.print(f"  logs: {where / 'logs'}; next: `mlgate deploy`, then `mlgate down`")

@@ -85,3 +85,34 @@ def test_up_reports_a_part_that_dies_with_its_log_tail(tmp_path: Path) -> None:
     with pytest.raises(stack_cmd.StackError, match="broken exited during start-up") as info:
         stack_cmd.wait_healthy(svc, timeout=30)
     assert "cannot bind: boom" in str(info.value)
+
+
+def test_the_stack_s_prediction_server_requires_its_generated_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`up` starts the prediction server with a bearer token of its own (file mode 0600),
+    reused by the next `up`; without it the prediction API answers 401."""
+    import httpx
+
+    monkeypatch.delenv("MLGATE_SERVE_TOKEN", raising=False)
+    monkeypatch.setenv("MLGATE_STORE", str(tmp_path / "artifacts"))
+    where = tmp_path / "stack"
+    where.mkdir()
+    nobody = "http://127.0.0.1:9"  # no governance: the server starts, with no model yet
+    svc = stack_cmd.start_serving(
+        where, "127.0.0.1", free_port(), stack_cmd.DEMO_SPEC, nobody, None, 60
+    )
+    try:
+        file = where / stack_cmd.SERVE_TOKEN_FILE
+        assert file.stat().st_mode & 0o777 == 0o600
+        token = file.read_text().strip()
+        url = f"{svc.url}/api/v1/projects/credit-risk/predict"
+        assert httpx.post(url, json={}).status_code == 401
+        bad = httpx.post(url, json={}, headers={"Authorization": "Bearer mls_guess"})
+        assert bad.status_code == 401
+        good = httpx.post(url, json={}, headers={"Authorization": f"Bearer {token}"})
+        assert good.status_code != 401, good.text  # past authentication (no model yet)
+        assert token not in (where / "logs" / "serve.log").read_text()
+    finally:
+        stack_cmd.stop(svc)
+    assert stack_cmd.ensure_serve_token(where) == token  # the next `up` reuses it
