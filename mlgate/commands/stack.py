@@ -588,25 +588,56 @@ def deploy(
         raise typer.Exit(1)
     from mlgate.spec import load_spec
 
-    cron = load_spec(spec).monitoring.schedule
-    if cron and apply_schedule(api, "mlgate-monitor/monitor", cron):
-        console.print(f"monitor scheduled: {cron} (UTC)")
+    project_spec = load_spec(spec)
+    cron = project_spec.monitoring.schedule
+    if cron:
+        name = schedule_project_monitor(api, project_spec.name, cron)
+        if name:
+            console.print(f"{name} scheduled: {cron} (UTC)")
     console.print(_deployments_summary(api))
 
 
-def apply_schedule(api: str, deployment: str, cron: str) -> bool:
-    """Replace the schedules of ``deployment`` by one cron schedule; False if it is absent."""
+# What a deployment copied from another keeps of it (fields of Prefect's DeploymentCreate).
+_DEPLOYMENT_FIELDS = (
+    "flow_id",
+    "parameters",
+    "tags",
+    "pull_steps",
+    "work_queue_name",
+    "work_pool_name",
+    "path",
+    "job_variables",
+    "entrypoint",
+    "parameter_openapi_schema",
+    "enforce_parameter_schema",
+    "description",
+    "version",
+)
+
+
+def schedule_project_monitor(api: str, project: str, cron: str) -> str | None:
+    """Give ``project`` a scheduled monitor deployment of its own, ``monitor-<project>``.
+
+    It is a copy of ``mlgate-monitor/monitor`` as just deployed (so its parameters name
+    this project's spec, data, store and governance) with one cron schedule; deploying
+    another project's spec adds that project's copy and leaves this one scheduled. The
+    shared ``monitor`` deployment stays unscheduled, for runs started by hand.
+
+    Returns:
+        The new deployment's full name, or None if ``mlgate-monitor/monitor`` is absent.
+    """
     with httpx.Client(base_url=api, timeout=30) as http:
-        found = http.get(f"/deployments/name/{deployment}")
+        found = http.get("/deployments/name/mlgate-monitor/monitor")
         if found.status_code == 404:
-            return False
+            return None
         found.raise_for_status()
-        dep = found.json()
-        for old in dep.get("schedules", []):
-            http.delete(f"/deployments/{dep['id']}/schedules/{old['id']}").raise_for_status()
-        body = [{"schedule": {"cron": cron, "timezone": "UTC"}, "active": True}]
-        http.post(f"/deployments/{dep['id']}/schedules", json=body).raise_for_status()
-    return True
+        template = found.json()
+        body = {key: template[key] for key in _DEPLOYMENT_FIELDS if key in template}
+        body["name"] = f"monitor-{project}"
+        body["paused"] = False
+        body["schedules"] = [{"schedule": {"cron": cron, "timezone": "UTC"}, "active": True}]
+        http.post("/deployments/", json=body).raise_for_status()  # upsert: replaces schedules
+    return f"mlgate-monitor/monitor-{project}"
 
 
 def _deployments_summary(api: str) -> str:
