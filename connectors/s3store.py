@@ -10,6 +10,11 @@ URIs coming back (from governance records, HTTP requests) are untrusted: only ke
 the artifact form, inside this bucket and prefix, are accepted: no ``..``, no absolute
 or empty segments, no backslashes, no percent-encoding, ASCII only, no other bucket.
 
+Beside the artifacts, an *index area* under ``{prefix}/.mlgate-index/`` holds small
+objects that say where things are (the prediction log's partition index). Artifact keys
+never start with ".", so the two cannot collide. Index objects are immutable too:
+created with a conditional PUT, listed by key prefix (paginated), never rewritten.
+
 Options and credentials are those of ``s3://`` sources (``connectors.s3``).
 """
 
@@ -19,10 +24,12 @@ import base64
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from connectors.errors import (
+    IntegrityError,
     InvalidLocation,
     SourceNotFound,
     SourceUnavailable,
@@ -46,8 +53,9 @@ from connectors.store import (
     integrity_error,
 )
 
-__all__ = ["S3ArtifactStore"]
+__all__ = ["INDEX_AREA", "S3ArtifactStore"]
 
+INDEX_AREA = ".mlgate-index"  # the local store keeps its index files under the same name
 _CHUNK = 1 << 20
 MAX_SINGLE_PUT = 5 * (1 << 30)  # S3's limit for one PUT
 
@@ -234,6 +242,85 @@ class S3ArtifactStore(ArtifactStore):
         if self._cache is None:
             self._cache = Path(tempfile.mkdtemp(prefix="mlgate-s3-artifacts-"))
         return self._cache
+
+    # --- the index area ------------------------------------------------------------------
+
+    def artifact_uri(self, *, kind: str, sha256: str, suffix: str) -> str:
+        """The URI an object of ``kind`` with this hash and suffix has in this store."""
+        key = f"{kind}/{sha256[:2]}/{sha256}{suffix}"
+        if KEY.fullmatch(key) is None:
+            raise UnsafePath(f"artifact key {key!r} is not of the form kind/xx/sha256suffix")
+        return f"{self._root}{key}"
+
+    def put_index_object(self, key: str, data: bytes) -> None:
+        """Create the index object ``key`` (relative to the index area); never replace one.
+
+        A retry that finds the object already there with the same bytes succeeds (the
+        first attempt landed); different bytes are refused.
+
+        Raises:
+            UnsafePath: ``key`` has unsafe segments.
+            IntegrityError: an object with this key and other bytes exists.
+            SourceUnavailable, CredentialsError, SourceNotFound: see ``translate_errors``.
+        """
+        from botocore.exceptions import ClientError
+
+        full = self._index_key(key)
+        uri = f"s3://{self.bucket}/{full}"
+        checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        with translate_errors(f"index object {uri}", bucket=self.bucket, config=self.config):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=full,
+                    Body=data,
+                    ContentLength=len(data),
+                    ChecksumSHA256=checksum,
+                    IfNoneMatch="*",
+                )
+            except ClientError as exc:
+                if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    raise
+                existing: bytes = self._get(full, uri)["Body"].read()
+                if existing != data:
+                    raise IntegrityError(
+                        f"index object {uri} already exists with other content"
+                    ) from exc
+
+    def list_index_keys(self, prefix: str) -> Iterator[str]:
+        """Keys (relative to the index area) of the index objects under ``prefix/``.
+
+        Pages through the whole listing, a page (up to 1,000 keys) at a time.
+
+        Raises:
+            UnsafePath: ``prefix`` has unsafe segments.
+            SourceUnavailable, CredentialsError, SourceNotFound: see ``translate_errors``.
+        """
+        return self._list_index(f"{self._index_key(prefix)}/")  # prefix checked now, not lazily
+
+    def _list_index(self, full: str) -> Iterator[str]:
+        area = self._index_area()
+        what = f"index s3://{self.bucket}/{full}"
+        with translate_errors(what, bucket=self.bucket, config=self.config):
+            pages = iter(
+                self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=full
+                )
+            )
+        while True:
+            with translate_errors(what, bucket=self.bucket, config=self.config):
+                page = next(pages, None)
+            if page is None:
+                return
+            for item in page.get("Contents", []):
+                yield str(item["Key"])[len(area) :]
+
+    def _index_area(self) -> str:
+        return f"{self.prefix}/{INDEX_AREA}/" if self.prefix else f"{INDEX_AREA}/"
+
+    def _index_key(self, key: str) -> str:
+        check_key(key)
+        return f"{self._index_area()}{key}"
 
     # --- keys, URIs and containment -----------------------------------------------------
 
