@@ -2,19 +2,33 @@
 
 Layout. Every flush writes one parquet file per partition — (project, UTC date,
 model version) for predictions, (project, UTC date) for actuals — into the
-content-addressed store (kinds ``prediction-log`` and ``actuals``), then appends one
-line describing it to the partition index::
+content-addressed store (kinds ``prediction-log`` and ``actuals``), then adds one entry
+describing it to the partition index of that project and day. Objects in the store are
+immutable and named by their hash, so they cannot be listed by partition; the index
+says which objects a day holds. An entry is only added after its object is in the
+store, so it never names a missing object, and entries are never rewritten. Each kind
+of store keeps the index its own way.
+
+On a local store: one small append-only file per project and day (``O_APPEND`` lines)::
 
     <store root>/.mlgate-index/<log>/<project>/<YYYY-MM-DD>.jsonl
     {"uri": ..., "sha256": ..., "rows": 812, "model_version": 3,
      "min_time": "...", "max_time": "...", "written_at": "..."}
 
-Objects in the store are immutable and named by their hash, so they cannot be listed
-by partition; the index is the one mutable part: one small append-only file per
-project and day (``O_APPEND`` lines, written after the object they describe, so a
-line never names a missing object). A reader of a time window opens only the index
-files of the days it covers, keeps the lines whose ``[min_time, max_time]`` meets the
-window, and reads those objects with their hashes verified.
+On an S3 store: one immutable object per entry, created with a conditional PUT under a
+unique name, so writers in several processes never overwrite each other's entries::
+
+    <prefix>/.mlgate-index/<log>/<project>/<YYYY-MM-DD>/
+        <min_time>-<max_time>-r<rows>-v<model version>-<sha256>-w<written_at>-<nonce>.json
+
+The name holds the whole entry (times as ``YYYYMMDDTHHMMSSffffffZ``; the object's URI
+follows from its log, hash and ``.parquet``), so reading a day is a paginated listing
+of that prefix, not one request per entry; the body repeats the entry as JSON for
+people looking. Project names and dates are checked as key segments on both stores.
+
+A reader of a time window goes through the index of the days it covers, keeps the
+entries whose ``[min_time, max_time]`` meets the window, in the order they were
+appended (on S3: by ``written_at``), and reads those objects with their hashes verified.
 
 Prediction-log columns: the contract's features under their own names (typed as the
 contract says), the id column when the contract has one, then ``prediction_id``,
@@ -29,6 +43,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -39,8 +56,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from connectors.errors import UnsafePath
+from connectors.s3store import INDEX_AREA, S3ArtifactStore
 from connectors.schema import arrow_type
-from connectors.store import ArtifactStore, LocalArtifactStore
+from connectors.store import ArtifactStore, LocalArtifactStore, check_key
 from mlgate.spec import DataContract
 from serving.errors import ServingError
 
@@ -58,7 +77,9 @@ __all__ = [
 
 PREDICTIONS = "prediction-log"
 ACTUALS = "actuals"
-INDEX_DIR = ".mlgate-index"  # keys in the store never start with ".", so no collision
+INDEX_DIR = INDEX_AREA  # keys in the store never start with ".", so no collision
+LOG_SUFFIX = ".parquet"
+READ_THREADS = 8  # objects fetched at once when reading a window (a round trip each on S3)
 LOG_COLUMNS: dict[str, pa.DataType] = {
     "prediction_id": pa.string(),
     "score": pa.float64(),
@@ -109,38 +130,95 @@ class IndexEntry:
 class LogIndex:
     """The append-only partition index of one log (``prediction-log`` or ``actuals``).
 
+    Each kind of store keeps it its own way (``_FileIndex`` on a local store,
+    ``_ObjectIndex`` on S3); both give the same entries for the same appends.
+
     Raises:
-        LogUnavailable: the store is not a local store (only local stores have an index
-            so far; an object store would list a key prefix instead).
+        LogUnavailable: the store is of a kind that keeps no index.
     """
 
     def __init__(self, store: ArtifactStore, log: str) -> None:
-        if not isinstance(store, LocalArtifactStore):
-            raise LogUnavailable(
-                f"the {log} index needs a local artifact store, not {type(store).__name__}"
-            )
         self.store = store
-        self.root = store.root / INDEX_DIR / log
-
-    def _file(self, project: str, day: date) -> Path:
-        return self.root / project / f"{day.isoformat()}.jsonl"
+        self.log = log
+        self._days: _FileIndex | _ObjectIndex
+        if isinstance(store, LocalArtifactStore):
+            self._days = _FileIndex(store.root / INDEX_DIR / log)
+        elif isinstance(store, S3ArtifactStore):
+            self._days = _ObjectIndex(store, log)
+        else:
+            raise LogUnavailable(
+                f"the {log} index needs a local or an S3 artifact store, not {type(store).__name__}"
+            )
 
     def append(self, project: str, day: date, entry: IndexEntry) -> None:
-        """Record one written object (after it is in the store)."""
-        path = self._file(project, day)
+        """Record one written object (after it is in the store).
+
+        Raises:
+            UnsafePath: the project name is not one plain key segment.
+        """
+        self._days.append(_partition(project, day), entry)
+
+    def entries(self, project: str, start: datetime, end: datetime) -> list[IndexEntry]:
+        """Objects that may hold rows with a time in ``[start, end)``, in append order.
+
+        Raises:
+            UnsafePath: the project name is not one plain key segment.
+        """
+        found: list[IndexEntry] = []
+        day = start.astimezone(UTC).date()
+        last = end.astimezone(UTC).date()
+        while day <= last:
+            for entry in self._days.read(_partition(project, day)):
+                if entry.max_time >= start and entry.min_time < end:
+                    found.append(entry)
+            day += timedelta(days=1)
+        return found
+
+
+def _check_project(project: str) -> None:
+    """Refuse a project name that is not one plain key segment (it names partitions).
+
+    Raises:
+        UnsafePath: the name is empty, has a ``/``, a dot segment or other characters.
+    """
+    try:
+        check_key(project)
+    except UnsafePath as exc:
+        raise UnsafePath(f"project name {project!r} cannot name a log partition: {exc}") from None
+    if "/" in project:
+        raise UnsafePath(f"project name {project!r} cannot name a log partition: it has a '/'")
+
+
+def _partition(project: str, day: date) -> str:
+    """``<project>/<YYYY-MM-DD>``: the key of one index partition, checked like any key."""
+    _check_project(project)
+    partition = f"{project}/{day.isoformat()}"
+    check_key(partition)
+    return partition
+
+
+def _record(entry: IndexEntry, written_at: datetime) -> dict[str, Any]:
+    return {
+        "uri": entry.uri,
+        "sha256": entry.sha256,
+        "rows": entry.rows,
+        "model_version": entry.model_version,
+        "min_time": entry.min_time.isoformat(),
+        "max_time": entry.max_time.isoformat(),
+        "written_at": written_at.isoformat(),
+    }
+
+
+class _FileIndex:
+    """A local store's index: one JSON-lines file per partition, appended to in place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def append(self, partition: str, entry: IndexEntry) -> None:
+        path = self.root / f"{partition}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(
-            {
-                "uri": entry.uri,
-                "sha256": entry.sha256,
-                "rows": entry.rows,
-                "model_version": entry.model_version,
-                "min_time": entry.min_time.isoformat(),
-                "max_time": entry.max_time.isoformat(),
-                "written_at": datetime.now(UTC).isoformat(),
-            },
-            separators=(",", ":"),
-        )
+        line = json.dumps(_record(entry, datetime.now(UTC)), separators=(",", ":"))
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, (line + "\n").encode())
@@ -148,30 +226,96 @@ class LogIndex:
         finally:
             os.close(fd)
 
-    def entries(self, project: str, start: datetime, end: datetime) -> list[IndexEntry]:
-        """Objects that may hold rows with a time in ``[start, end)``."""
-        found: list[IndexEntry] = []
-        day = start.astimezone(UTC).date()
-        last = end.astimezone(UTC).date()
-        while day <= last:
-            path = self._file(project, day)
-            if path.is_file():
-                for line in path.read_text().splitlines():
-                    if not line.strip():
-                        continue
-                    raw = json.loads(line)
-                    entry = IndexEntry(
-                        uri=raw["uri"],
-                        sha256=raw["sha256"],
-                        rows=int(raw["rows"]),
-                        min_time=datetime.fromisoformat(raw["min_time"]),
-                        max_time=datetime.fromisoformat(raw["max_time"]),
-                        model_version=raw.get("model_version"),
-                    )
-                    if entry.max_time >= start and entry.min_time < end:
-                        found.append(entry)
-            day += timedelta(days=1)
+    def read(self, partition: str) -> list[IndexEntry]:
+        path = self.root / f"{partition}.jsonl"
+        if not path.is_file():
+            return []
+        found = []
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            raw = json.loads(line)
+            found.append(
+                IndexEntry(
+                    uri=raw["uri"],
+                    sha256=raw["sha256"],
+                    rows=int(raw["rows"]),
+                    min_time=datetime.fromisoformat(raw["min_time"]),
+                    max_time=datetime.fromisoformat(raw["max_time"]),
+                    model_version=raw.get("model_version"),
+                )
+            )
         return found
+
+
+_STAMP = "%Y%m%dT%H%M%S%fZ"
+_ENTRY_NAME = re.compile(
+    r"(?P<min>\d{8}T\d{12}Z)-(?P<max>\d{8}T\d{12}Z)-r(?P<rows>\d{1,15})-v(?P<version>\d{0,15})"
+    r"-(?P<sha>[0-9a-f]{64})-w(?P<written>\d{8}T\d{12}Z)-[0-9a-f]{12}\.json"
+)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_STAMP)
+
+
+def _unstamp(text: str) -> datetime:
+    return datetime.strptime(text, _STAMP).replace(tzinfo=UTC)
+
+
+class _ObjectIndex:
+    """An S3 store's index: one immutable object per entry, the entry spelled in its key.
+
+    A partition is a key prefix; reading it is a paginated listing (no GET per entry),
+    appending is one conditional PUT of a new, uniquely named object: concurrent
+    writers never touch each other's entries.
+    """
+
+    def __init__(self, store: S3ArtifactStore, log: str) -> None:
+        self.store = store
+        self.log = log
+
+    def append(self, partition: str, entry: IndexEntry) -> None:
+        if entry.uri != self._uri(entry.sha256):
+            raise LogUnavailable(
+                f"the {self.log} index on {self.store.root_uri} only names this store's "
+                f"{self.log} objects, not {entry.uri}"
+            )
+        written_at = datetime.now(UTC)
+        version = "" if entry.model_version is None else str(int(entry.model_version))
+        name = (
+            f"{_stamp(entry.min_time)}-{_stamp(entry.max_time)}-r{int(entry.rows)}-v{version}"
+            f"-{entry.sha256}-w{_stamp(written_at)}-{uuid.uuid4().hex[:12]}.json"
+        )
+        body = json.dumps(_record(entry, written_at), separators=(",", ":")).encode()
+        self.store.put_index_object(f"{self.log}/{partition}/{name}", body)
+
+    def read(self, partition: str) -> list[IndexEntry]:
+        prefix = f"{self.log}/{partition}/"
+        found: list[tuple[datetime, IndexEntry]] = []
+        for key in self.store.list_index_keys(prefix.rstrip("/")):
+            match = _ENTRY_NAME.fullmatch(key.removeprefix(prefix))
+            if match is None:
+                raise LogUnavailable(
+                    f"the {self.log} index on {self.store.root_uri} holds {key!r}, "
+                    "which is not an index entry"
+                )
+            version = match.group("version")
+            entry = IndexEntry(
+                uri=self._uri(match.group("sha")),
+                sha256=match.group("sha"),
+                rows=int(match.group("rows")),
+                min_time=_unstamp(match.group("min")),
+                max_time=_unstamp(match.group("max")),
+                model_version=int(version) if version else None,
+            )
+            found.append((_unstamp(match.group("written")), entry))
+        # Append order, as a local index file keeps it (the latest actual wins on ties).
+        found.sort(key=lambda item: item[0])
+        return [entry for _, entry in found]
+
+    def _uri(self, sha256: str) -> str:
+        return self.store.artifact_uri(kind=self.log, sha256=sha256, suffix=LOG_SUFFIX)
 
 
 def _parquet(table: pa.Table) -> bytes:
@@ -190,6 +334,7 @@ def _write_partitioned(
     by_version: bool,
 ) -> int:
     """Write ``table`` as one object per partition and index each; returns rows written."""
+    _check_project(project)  # before any object is written
     if table.num_rows == 0:
         return 0
     frame_keys = pd.DataFrame(
@@ -202,7 +347,7 @@ def _write_partitioned(
     for key, rows in frame_keys.groupby(list(frame_keys.columns), sort=True).indices.items():
         part = table.take(pa.array(rows))
         times = part.column(time_column)
-        stored = store.put_bytes(_parquet(part), kind=index.root.name, suffix=".parquet")
+        stored = store.put_bytes(_parquet(part), kind=index.log, suffix=LOG_SUFFIX)
         parts = key if isinstance(key, tuple) else (key,)
         index.append(
             project,
@@ -244,11 +389,13 @@ def write_actuals(store: ArtifactStore, project: str, table: pa.Table) -> int:
 def _read(
     store: ArtifactStore, log: str, project: str, start: datetime, end: datetime, time_column: str
 ) -> pa.Table | None:
-    index = LogIndex(store, log)
-    tables = [
-        pq.read_table(pa.BufferReader(store.get_bytes(e.uri, sha256=e.sha256)))
-        for e in index.entries(project, start, end)
-    ]
+    entries = LogIndex(store, log).entries(project, start, end)
+
+    def fetch(entry: IndexEntry) -> pa.Table:
+        return pq.read_table(pa.BufferReader(store.get_bytes(entry.uri, sha256=entry.sha256)))
+
+    with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="log-read") as pool:
+        tables = list(pool.map(fetch, entries))  # in index order, whatever finishes first
     if not tables:
         return None
     table = pa.concat_tables(tables, promote_options="default")
