@@ -5,8 +5,8 @@ variable                           meaning
 =================================  =====================================================
 ``MLGATE_GOVERNANCE_URL``          governance API (falls back to ``MLGATE_URL``)
 ``MLGATE_TOKEN``                   API token, or a reference (``env://NAME``, ``vault://…``)
-``MLGATE_STORE``                   artifact store (path or ``file://``); default
-                                   ``.mlgate/artifacts``
+``MLGATE_STORE``                   artifact store (path, ``file://`` or ``s3://``);
+                                   default ``.mlgate/artifacts``
 ``MLGATE_SERVE_POLL_INTERVAL_S``   how often governance is asked what is in production
 ``MLGATE_SERVE_MAX_BODY_BYTES``    larger request bodies get 413
 ``MLGATE_SERVE_MAX_RECORDS``       more records in one request get 422

@@ -148,16 +148,21 @@ class PredictionServer:
 
 
 def start_server(reg: Registry, **settings: Any) -> PredictionServer:
-    """The prediction server for ``reg``'s project, ready to answer (not yet ready to score)."""
+    """The prediction server for ``reg``'s project, ready to answer (not yet ready to score).
+
+    With ``store=URL`` the server opens its store from that setting, as ``mlgate serve``
+    does; otherwise it is handed ``reg.store``.
+    """
+    store_url = settings.pop("store", None)
     config_settings = ServeSettings(
         governance_url=reg.url,
         token=reg.service_token,
-        store=str(reg.store.root),
+        store=store_url or str(reg.store.root),
         serve_poll_interval_s=settings.pop("serve_poll_interval_s", 0.2),
         serve_log_flush_s=settings.pop("serve_log_flush_s", 0.2),
         **settings,
     )
-    app = create_app(reg.spec, config_settings, store=reg.store)
+    app = create_app(reg.spec, config_settings, store=None if store_url else reg.store)
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"

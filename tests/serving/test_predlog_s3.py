@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,15 +20,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-import uvicorn
 from connector_servers import moto_s3, new_bucket, s3_admin
-from servetest import PredictionServer, Registry, free_port, registry, wait_for_version
+from servetest import registry, start_server, wait_for_version
 from serving_factories import CONTRACT, applications
 
 from connectors.errors import IntegrityError, UnsafePath
 from connectors.s3store import S3ArtifactStore
 from connectors.store import ArtifactStore, LocalArtifactStore, open_store
-from serving.app import create_app
 from serving.predlog import (
     ACTUALS,
     ACTUALS_SCHEMA,
@@ -44,7 +41,6 @@ from serving.predlog import (
     write_actuals,
     write_predictions,
 )
-from serving.settings import ServeSettings
 
 DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
 PREFIX = "team/artifacts"
@@ -283,41 +279,13 @@ def test_a_project_name_that_is_not_one_key_segment_writes_nothing(
 # --------------------------------------------------------------------------- the server
 
 
-def serve(reg: Registry, settings: ServeSettings) -> PredictionServer:
-    """The prediction server of ``reg``'s project, its store opened from ``settings.store``."""
-    app = create_app(reg.spec, settings)
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"predict-{port}", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return PredictionServer(url, server, thread, app)
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError("prediction server did not start")
-
-
 def test_the_prediction_server_logs_to_an_s3_store(tmp_path: Path, s3_url: str) -> None:
     with registry(tmp_path) as reg:
         reg.store = open_store(s3_url)  # the models live on S3 too
         version = reg.register("logistic_regression")
         reg.promote(version)
-        settings = ServeSettings(
-            governance_url=reg.url,
-            token=reg.service_token,
-            store=s3_url,
-            serve_poll_interval_s=0.2,
-            serve_log_flush_s=0.2,
-        )
         began = datetime.now(UTC)
-        server = serve(reg, settings)
+        server = start_server(reg, store=s3_url)  # opened from the setting, as `mlgate serve` does
         try:
             wait_for_version(server.url, version)
             base = f"{server.url}/api/v1/projects/{reg.project}"
