@@ -44,7 +44,6 @@ from governance.models import (
 from governance.services import audit
 from governance.services.pages import Page, page
 from governance.services.projects import get_project
-from governance.services.registry import get_dataset
 from governance.services.resume import resume_after_commit
 
 _PROJECTS: sa.Table = Project.__table__  # type: ignore[attr-defined]
@@ -152,21 +151,18 @@ def evaluate_policy(
     project: str,
     dataset_version: int,
     metrics: dict[str, float],
-    validation_status: ValidationStatus | None = None,
+    validation_status: ValidationStatus,
 ) -> list[Check]:
     """Run every check the policy asks for against a model version.
 
     Args:
         dataset_version: the version of the data that trained the model.
         metrics: the model version's metrics.
-        validation_status: of that dataset version, when the caller read it already;
-            otherwise it is read here.
+        validation_status: of that dataset version.
     """
     checks: list[Check] = []
     ref = f"{project}@{dataset_version}"
     if policy.require_validation:
-        if validation_status is None:
-            validation_status = get_dataset(session, project, dataset_version).validation_status
         status = validation_status.value
         checks.append(
             Check(
@@ -233,14 +229,7 @@ def to_public(session: Session, request: PromotionRequest) -> PromotionRequestPu
 
 
 def _decision_public(row: Any) -> DecisionPublic:
-    return DecisionPublic(
-        id=row.id,
-        request_id=row.request_id,
-        principal=row.principal,
-        decision=row.decision,
-        comment=row.comment,
-        created_at=row.created_at,
-    )
+    return DecisionPublic.model_validate(row, from_attributes=True)
 
 
 def _request_of(row: Any) -> PromotionRequest:
