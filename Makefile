@@ -62,7 +62,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy governance connectors mlgate/spec.py
+	$(VENV)/bin/mypy core governance connectors
 
 pytest: $(STAMP) $(BAO_STAMP)
 	$(VENV)/bin/pytest -q

@@ -40,8 +40,8 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mlgate import offline as _offline  # noqa: E402,F401  (telemetry off before evidently)
-from mlgate.spec import DataContract  # noqa: E402
+from core import offline  # noqa: E402
+from core.spec import DataContract  # noqa: E402
 from monitoring.drift import run_drift  # noqa: E402
 
 NUMERIC = 15
@@ -209,4 +209,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    offline.apply()
     main()

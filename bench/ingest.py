@@ -110,8 +110,8 @@ def run_pandas(csv: Path, out: Path) -> dict[str, Any]:
 
 def run_mlgate(uri: str, store_dir: Path) -> dict[str, Any]:
     from connectors.store import LocalArtifactStore
+    from core.spec import DataContract
     from flows.ingest import snapshot_source
-    from mlgate.spec import DataContract
 
     contract = DataContract.model_validate(contract_dict())
     store = LocalArtifactStore(store_dir)

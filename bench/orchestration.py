@@ -49,7 +49,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
-from mlgate import offline as _offline  # noqa: E402,F401
+from core import offline  # noqa: E402
 
 GOAL_RATIO = 1.25
 
@@ -116,10 +116,10 @@ def plain_pipeline(
 ) -> dict[str, Any]:
     """The pipeline's steps as plain function calls, no Prefect."""
     from connectors.store import open_store
+    from core.spec import load_spec
     from flows import gate, steps
     from flows.ingest import snapshot_source
     from governance.client import GovernanceClient
-    from mlgate.spec import load_spec
 
     spec = load_spec(spec_path)
     store = open_store(store_url)
@@ -249,10 +249,10 @@ def part_a(work: Path, rows: int, runs: int, max_train_rows: int) -> dict[str, A
 
 def part_b(work: Path, rows: int, runs: int) -> dict[str, Any]:
     from connectors.store import open_store
+    from core.spec import load_spec
     from flows import scale
     from flows.ingest import snapshot_source
     from mlgate.demo import data as demo_data
-    from mlgate.spec import load_spec
 
     data_dir = work / "train-data"
     demo_data.write_csv(demo_data.make_applications(rows), data_dir / "applications.csv")
@@ -353,4 +353,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    offline.apply()
     main()

@@ -4,10 +4,6 @@ Everything mlgate reads from or writes to outside systems goes through here; not
 this package imports governance or flows.
 """
 
-from mlgate import offline as _offline  # noqa: F401  (telemetry off before any import)
-
-# isort: split
-
 from connectors.errors import (
     ConnectorError,
     CredentialsError,

@@ -29,7 +29,7 @@ from connectors.errors import (
     SourceUnavailable,
 )
 from connectors.schema import arrow_schema, check_columns, conform_batch, first_bad_value
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 __all__ = [
     "CSV_BLOCK_BYTES",

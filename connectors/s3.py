@@ -60,7 +60,7 @@ from connectors.formats import BatchStream, Blob, format_of, open_csv, open_parq
 from connectors.secrets import resolve_secret
 from connectors.sources import register_source
 from connectors.uri import parse_options, redact, require_ref, split_query, split_scheme
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 __all__ = [
     "S3Config",

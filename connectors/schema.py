@@ -1,6 +1,6 @@
 """The Arrow schema derived from a project's data contract, and conforming tables to it.
 
-The contract (mlgate.spec.DataContract) is the single source of truth for types.
+The contract (core.spec.DataContract) is the single source of truth for types.
 ``arrow_schema`` maps it to Arrow; ``conform`` selects the contract's columns in
 contract order and casts them, so every snapshot of a project has the same schema
 whatever the source format was.
@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.errors import SchemaMismatch
-from mlgate.spec import ColumnType, DataContract
+from core.spec import ColumnType, DataContract
 
 __all__ = [
     "ARROW_TYPES",

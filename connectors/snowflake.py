@@ -17,7 +17,7 @@ int64, TIMESTAMP_NTZ to microseconds); the snapshot of the same data is then
 byte-identical to one ingested from a file or S3.
 
 The connector's telemetry is off (session parameters here; platform detection in
-``mlgate.offline``).
+``core.offline``, applied by every entry point).
 """
 
 from __future__ import annotations
@@ -30,10 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
-from mlgate import offline as _offline  # noqa: F401  (before the connector is imported)
-
-# isort: split
 
 from connectors.errors import (
     ConnectorError,
@@ -55,7 +51,7 @@ from connectors.uri import (
     split_query,
     split_scheme,
 )
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 __all__ = ["SESSION_PARAMETERS", "connect_kwargs", "parse_snowflake_uri"]
 

@@ -35,7 +35,7 @@ from connectors.formats import (
     open_parquet,
 )
 from connectors.uri import redact, split_scheme
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",

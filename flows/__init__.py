@@ -1,3 +1,5 @@
-"""flows package."""
+"""flows: the Prefect flows and tasks, and the plain logic they wrap.
 
-from mlgate import offline as _offline  # noqa: F401  (telemetry off before any import)
+Each flow calls :func:`core.offline.apply` first thing (telemetry off in the process
+that runs it).
+"""

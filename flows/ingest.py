@@ -15,7 +15,7 @@ from typing import Any
 from connectors.errors import ConnectorError
 from connectors.sources import DEFAULT_BATCH_ROWS, open_source
 from connectors.store import ArtifactStore
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 
 @dataclass(frozen=True)

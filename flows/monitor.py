@@ -31,9 +31,10 @@ from pydantic import BaseModel, Field
 
 from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
+from core import offline
+from core.spec import ProjectSpec, load_spec
 from flows.retrain import trigger_retrain
 from governance.client import GovernanceClient
-from mlgate.spec import ProjectSpec, load_spec
 from monitoring.actuals import ingest_actuals
 from monitoring.monitor import MonitorOutcome, monitor_window
 from serving.registry import load_handle
@@ -164,6 +165,7 @@ def _monitor(params: MonitorParams) -> dict[str, Any]:
 @flow(name="mlgate-monitor", log_prints=False)
 def monitor_flow(params: MonitorParams) -> dict[str, Any]:
     """Drift, data quality and live quality of the production model over a window."""
+    offline.apply()
     _connect(params)
     summary = _monitor(params)
     with contextlib.suppress(MissingContextError):

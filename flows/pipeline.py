@@ -27,10 +27,11 @@ from pydantic import BaseModel, Field
 import mlgate
 from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
+from core import offline
+from core.spec import ProjectSpec, load_spec
 from flows import gate, scale, steps
 from flows.ingest import Snapshot, retry_if_retryable, snapshot_source
 from governance.client import GovernanceClient
-from mlgate.spec import ProjectSpec, load_spec
 
 progress = logging.getLogger("mlgate.progress")
 
@@ -345,6 +346,7 @@ def record_drift_task(ctx: Context, model_version: int, drift: steps.DriftOutcom
 def pipeline(params: PipelineParams) -> dict[str, Any]:
     """Raw data to a governed production model: ingest, validate, train, promote,
     score and monitor one project. Returns a small summary of what it did."""
+    offline.apply()
     ctx = Context(params)
     spec = ctx.spec
     try:

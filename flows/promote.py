@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow, task
 from pydantic import Field
 
+from core import offline
 from flows.pipeline import (
     STEP,
     Context,
@@ -39,6 +40,7 @@ def production_holder_task(ctx: Context) -> int | None:
 @flow(name="mlgate-promote", log_prints=True, persist_result=True)
 def promote(params: PromoteParams) -> dict[str, Any]:
     """Request production for one model version and wait for governance's decision."""
+    offline.apply()
     ctx = Context(params)
     where = f"{ctx.spec.name}@{params.model_version}"
     try:

@@ -24,8 +24,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from connectors.store import open_store
+from core.spec import load_spec
 from flows import steps
-from mlgate.spec import load_spec
 
 ENV_ADDRESS = "MLGATE_DASK_ADDRESS"
 

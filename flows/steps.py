@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 from connectors.schema import arrow_schema
 from connectors.sources import read_table
 from connectors.store import ArtifactStore
+from core.spec import DataContract, ProjectSpec
 from governance.client import GovernanceClient
-from mlgate.spec import DataContract, ProjectSpec
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -37,7 +37,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from mlgate.spec import CANDIDATES, DataContract, ProjectSpec, TrainingSpec
+from core.spec import CANDIDATES, DataContract, ProjectSpec, TrainingSpec
 
 METRICS = ("roc_auc", "average_precision", "accuracy", "f1", "log_loss")
 LOWER_IS_BETTER = frozenset({"log_loss"})
@@ -206,7 +206,7 @@ def make_candidate(name: str, contract: DataContract, seed: int) -> Pipeline:
     categories at scoring time never fail.
 
     Raises:
-        ValueError: ``name`` is not one of ``mlgate.spec.CANDIDATES``.
+        ValueError: ``name`` is not one of ``core.spec.CANDIDATES``.
     """
     if name not in CANDIDATES:
         raise ValueError(f"unknown candidate {name!r}; expected one of {', '.join(CANDIDATES)}")

@@ -1,6 +1,6 @@
 """Validate a dataset against the project's data contract with Great Expectations.
 
-The expectation suite is derived only from `mlgate.spec.DataContract`: the exact
+The expectation suite is derived only from `core.spec.DataContract`: the exact
 set of columns, a non-empty table, and per column its type, nullability, range,
 allowed values and (for the id column) uniqueness. `validate_frame` runs that suite
 on a pandas frame in an ephemeral, in-memory GX context (no files, no analytics)
@@ -31,8 +31,7 @@ from great_expectations.data_context.types.base import (
 )
 from great_expectations.expectations.expectation import Expectation
 
-from mlgate import offline as _offline  # noqa: F401  (GX analytics off before any context)
-from mlgate.spec import ColumnSpec, DataContract
+from core.spec import ColumnSpec, DataContract
 
 __all__ = [
     "ColumnFailure",

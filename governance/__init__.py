@@ -8,4 +8,6 @@ audit chain) and its Python client. Everything outside this package talks to it 
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from core import __version__
+
+__all__ = ["__version__"]

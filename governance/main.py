@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core import offline
 from governance import __version__
 from governance.api.deps import authorize, refuse_nul
 from governance.api.idempotency import Replay
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     matrix. While it runs, the server expires overdue promotion requests in the
     background and resumes the flow runs waiting on decided ones.
     """
+    offline.apply()
     settings = settings or get_settings()
     engine = create_db_engine(settings.database_url, echo=settings.echo_sql)
     init_db(engine)

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import mlgate
-from mlgate import offline as _offline  # noqa: F401  (telemetry off before anything else)
+from core import offline
 from mlgate.commands import stack as stack_commands
 from mlgate.commands.governance import (
     audit_app,
@@ -137,5 +137,11 @@ def _fmt(v: object) -> str:
     return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))
 
 
-if __name__ == "__main__":  # pragma: no cover
+def main() -> None:
+    """The ``mlgate`` command: telemetry off in this process and its children, then run."""
+    offline.apply()
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

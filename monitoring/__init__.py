@@ -1,3 +1,1 @@
-"""monitoring package."""
-
-from mlgate import offline as _offline  # noqa: F401  (telemetry off before any import)
+"""monitoring: drift, data quality and live quality of a production model (Evidently)."""

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from connectors.errors import SchemaMismatch
 from connectors.sources import read_table
 from connectors.store import ArtifactStore
-from mlgate.spec import ColumnSpec, DataContract, ProjectSpec
+from core.spec import ColumnSpec, DataContract, ProjectSpec
 from serving.predlog import ACTUALS_SCHEMA, write_actuals
 
 __all__ = ["ActualsError", "ingest_actuals"]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlgate.spec import DataContract
+from core.spec import DataContract
 from monitoring.schema import (
     FindingKind,
     PreparedFrames,

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from connectors.store import ArtifactStore
-from mlgate.spec import ColumnSpec, DataContract, ProjectSpec
+from core.spec import ColumnSpec, DataContract, ProjectSpec
 from monitoring.drift import DriftResult, run_drift
 from monitoring.quality import data_quality, live_quality
 from serving.predlog import read_actuals, read_predictions

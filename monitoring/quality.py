@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 __all__ = ["ColumnQuality", "LiveQuality", "data_quality", "live_quality"]
 

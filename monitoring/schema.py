@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from mlgate.spec import ColumnSpec, DataContract
+from core.spec import ColumnSpec, DataContract
 
 __all__ = ["FindingKind", "PreparedFrames", "SchemaFinding", "Side", "prepare_frames"]
 

@@ -1,3 +1,1 @@
-"""serving package."""
-
-from mlgate import offline as _offline  # noqa: F401  (telemetry off before any import)
+"""serving: the online prediction server of one project's production model."""

@@ -41,7 +41,8 @@ from pydantic import SecretStr
 
 from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
-from mlgate.spec import ProjectSpec
+from core import offline
+from core.spec import ProjectSpec
 from serving.batch import THRESHOLD, _uuid4_hex
 from serving.batcher import MicroBatcher
 from serving.logwriter import LogBatch, PredictionLogWriter
@@ -471,6 +472,7 @@ def create_app(
         settings: server settings (default: from ``MLGATE_*`` variables).
         store: the artifact store (default: ``settings.store`` or ``.mlgate/artifacts``).
     """
+    offline.apply()
     settings = settings or ServeSettings()
     store = store or open_store(settings.store or DEFAULT_STORE)
     server = _Server(spec, settings, store)

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api import types as ptypes
 
-from mlgate.spec import ColumnSpec, DataContract
+from core.spec import ColumnSpec, DataContract
 from serving.errors import ScoringSchemaError, ServingError
 
 THRESHOLD = 0.5

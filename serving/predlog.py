@@ -60,7 +60,7 @@ from connectors.errors import UnsafePath
 from connectors.s3store import INDEX_AREA, S3ArtifactStore
 from connectors.schema import arrow_type
 from connectors.store import ArtifactStore, LocalArtifactStore, check_key
-from mlgate.spec import DataContract
+from core.spec import DataContract
 from serving.errors import ServingError
 
 __all__ = [

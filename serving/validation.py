@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlgate.spec import ColumnSpec, DataContract
+from core.spec import ColumnSpec, DataContract
 from serving.errors import ServingError
 
 __all__ = ["MAX_PROBLEMS", "Problem", "RequestInvalid", "RequestValidator", "ValidatedBatch"]

@@ -11,9 +11,16 @@ from typing import Any
 import psycopg
 import pytest
 
+from core import offline
+
 _CLEARED_PREFIXES = ("MLGATE_", "AWS_", "VAULT_")
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The test run is an entry point like any other: telemetry off before anything runs."""
+    offline.apply()
 
 
 @pytest.fixture(autouse=True)

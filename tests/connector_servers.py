@@ -193,10 +193,6 @@ def openbao() -> Iterator[OpenBao]:
 @contextlib.contextmanager
 def fakesnow_server() -> Iterator[dict[str, Any]]:
     """fakesnow's server on loopback; yields the real connector's connect() kwargs."""
-    import mlgate.offline  # noqa: F401  (platform detection off before the connector loads)
-
-    # isort: split
-
     import fakesnow
 
     with fakesnow.server() as kwargs:

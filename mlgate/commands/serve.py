@@ -24,7 +24,7 @@ def serve(
     """
     import uvicorn
 
-    from mlgate.spec import SpecError, load_spec
+    from core.spec import SpecError, load_spec
     from serving.app import create_app
 
     try:

@@ -29,7 +29,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mlgate.offline import OFFLINE_DEFAULTS
+from core.offline import OFFLINE_DEFAULTS
 
 stack_app = typer.Typer(help="Run the local stack and register the flows.", no_args_is_help=True)
 console = Console()
@@ -586,7 +586,7 @@ def deploy(
     if done.returncode != 0:
         err.print(f"[red]prefect deploy failed[/]:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         raise typer.Exit(1)
-    from mlgate.spec import load_spec
+    from core.spec import load_spec
 
     project_spec = load_spec(spec)
     cron = project_spec.monitoring.schedule

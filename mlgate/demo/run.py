@@ -108,10 +108,10 @@ def _reviewer(
 
 def run_demo(rows: int, workdir: Path, console: Console) -> dict[str, Any]:
     """Run the demo and return the pipeline's summary plus the approval trail."""
+    from core.spec import load_spec
     from flows.pipeline import PipelineParams, pipeline
     from governance.client import GovernanceClient
     from governance.server import serve_in_thread
-    from mlgate.spec import load_spec
 
     spec = load_spec(SPEC_FILE)
     workdir = workdir.resolve()

@@ -18,7 +18,7 @@ from connector_servers import OpenBao, fakesnow_server, moto_s3, new_bucket, ope
 
 from connectors.schema import arrow_schema
 from connectors.store import LocalArtifactStore
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 from connector_servers import unique
 
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 
 def make_contract() -> DataContract:

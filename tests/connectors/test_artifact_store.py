@@ -20,7 +20,7 @@ from connectors.errors import (
 )
 from connectors.sources import read_table
 from connectors.store import LocalArtifactStore, StoredArtifact, open_store
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 
 def test_put_bytes_is_content_addressed_read_only_and_idempotent(

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.errors import SchemaMismatch
 from connectors.schema import arrow_schema, conform, extra_columns
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 
 def test_arrow_schema_maps_every_contract_type(contract: DataContract) -> None:

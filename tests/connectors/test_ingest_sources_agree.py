@@ -18,8 +18,8 @@ from connector_servers import s3_admin
 
 from connectors.errors import MalformedSource
 from connectors.store import LocalArtifactStore, open_store
+from core.spec import DataContract
 from flows.ingest import snapshot_source
-from mlgate.spec import DataContract
 
 
 def test_file_s3_and_snowflake_give_the_same_snapshot_hash(

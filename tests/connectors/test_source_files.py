@@ -17,7 +17,7 @@ from connectors.errors import (
 )
 from connectors.schema import arrow_schema
 from connectors.sources import iter_batches, read_table, redact, supported_schemes
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 
 def test_csv_and_parquet_read_the_same_table(tmp_path: Path, contract: DataContract) -> None:

@@ -21,7 +21,7 @@ from connectors.errors import (
 from connectors.s3 import S3ObjectReader, client_for, parse_s3_uri
 from connectors.schema import arrow_schema
 from connectors.sources import iter_batches, read_table, supported_schemes
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 
 def _uri(bucket: str, key: str, endpoint: str, creds: str) -> str:

@@ -16,7 +16,7 @@ from connector_factories import load_table, make_rows, snowflake_uri
 from connectors.errors import InvalidLocation, SchemaMismatch, SourceNotFound
 from connectors.schema import arrow_schema
 from connectors.sources import iter_batches, read_table
-from mlgate.spec import DataContract
+from core.spec import DataContract
 
 
 @pytest.fixture(autouse=True)

@@ -21,8 +21,6 @@ from e2e_stack import Stack, free_port, mlgate_cli
 def _prefect_harness() -> Iterator[None]:
     from prefect.testing.utilities import prefect_test_harness
 
-    import mlgate.offline  # noqa: F401  (telemetry off before Prefect is imported)
-
     with prefect_test_harness(server_startup_timeout=120):
         yield
 

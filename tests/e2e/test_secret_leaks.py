@@ -28,12 +28,12 @@ from connectors.errors import ConnectorError
 from connectors.secrets import resolve_secret
 from connectors.sources import open_source
 from connectors.vault import current_resolver
+from core.spec import load_spec
 from flows.pipeline import PipelineParams, pipeline
 from governance.client import GovernanceClient
 from governance.server import bootstrap_admin, serve_in_thread
 from mlgate.demo import data as demo_data
 from mlgate.demo.run import SPEC_FILE
-from mlgate.spec import load_spec
 
 pytestmark = pytest.mark.slow
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from connectors.store import open_store
+from core.spec import load_spec
 from flows import scale, steps
 from flows.ingest import snapshot_source
 from mlgate.demo import data as demo_data
 from mlgate.demo.run import SPEC_FILE
-from mlgate.spec import load_spec
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module", autouse=True)
 def _prefect() -> Iterator[None]:
     from prefect.testing.utilities import prefect_test_harness
-
-    import mlgate.offline  # noqa: F401
 
     with prefect_test_harness(server_startup_timeout=120):
         yield

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.spec import CANDIDATES, ProjectSpec, load_spec, parse_spec
 from flows import train
 from mlgate.demo.data import make_applications
-from mlgate.spec import CANDIDATES, ProjectSpec, load_spec, parse_spec
 
 DEMO_SPEC = "mlgate/demo/credit_risk.yaml"
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.spec import DataContract, load_spec
 from flows.validate import (
     ColumnFailure,
     ContractViolation,
@@ -20,7 +21,6 @@ from flows.validate import (
     ensure_valid,
     validate_frame,
 )
-from mlgate.spec import DataContract, load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 

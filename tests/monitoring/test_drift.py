@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgate.spec import DataContract, load_spec
+from core.spec import DataContract, load_spec
 from monitoring.drift import DriftRun, run_drift
 
 PURPOSES = [

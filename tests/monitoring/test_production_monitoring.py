@@ -19,13 +19,13 @@ import pyarrow as pa
 import pytest
 
 from connectors.store import LocalArtifactStore
+from core.spec import ProjectSpec, load_spec
 from flows.monitor import MonitorParams, run_monitoring
 from flows.train import make_candidate
 from governance.client import GovernanceClient
 from governance.server import bootstrap_admin, serve_in_thread
 from mlgate.demo.data import DRIFTED_FEATURES, make_applications, make_current_batch
 from mlgate.demo.run import SPEC_FILE
-from mlgate.spec import ProjectSpec, load_spec
 from monitoring.actuals import ActualsError, ingest_actuals
 from monitoring.drift import run_drift
 from serving import model_format, predlog
@@ -203,7 +203,7 @@ def test_monitoring_run_records_drift_quality_and_live_metrics(
 ) -> None:
     spec, client, store, version = production
     spec_path = tmp_path / "spec.yaml"
-    from mlgate.spec import dump_spec
+    from core.spec import dump_spec
 
     spec_path.write_text(dump_spec(spec))
     # What production saw: a drifted batch, scored and logged like batch scoring does.
@@ -275,8 +275,8 @@ def test_the_prefect_flow_monitors_and_records(
     """``mlgate-monitor`` on a real (temporary) Prefect server, token from a reference."""
     from prefect.testing.utilities import prefect_test_harness
 
+    from core.spec import dump_spec
     from flows.monitor import monitor_flow
-    from mlgate.spec import dump_spec
 
     spec, client, store, version = production
     spec_path = tmp_path / "spec.yaml"

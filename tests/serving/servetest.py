@@ -24,11 +24,11 @@ import uvicorn
 from serving_factories import applications
 
 from connectors.store import LocalArtifactStore
+from core.spec import ProjectSpec, load_spec
 from flows.train import make_candidate
 from governance.client import GovernanceClient
 from governance.server import RunningServer, bootstrap_admin, start_in_thread
 from mlgate.demo.run import SPEC_FILE
-from mlgate.spec import ProjectSpec, load_spec
 from serving import model_format
 from serving.app import create_app
 from serving.settings import ServeSettings

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from core.spec import load_spec
 from mlgate.demo.data import make_applications
 from mlgate.demo.run import SPEC_FILE
-from mlgate.spec import load_spec
 
 CONTRACT = load_spec(SPEC_FILE).contract
 

@@ -10,8 +10,8 @@ import pytest
 from serving_factories import CONTRACT, applications
 from sklearn.pipeline import Pipeline
 
+from core.spec import DataContract
 from flows.train import make_candidate
-from mlgate.spec import DataContract
 from serving.batch import iter_scores, output_columns, score_frame
 from serving.errors import ScoringSchemaError
 

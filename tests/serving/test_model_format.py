@@ -15,8 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler
 
+from core.spec import CANDIDATES
 from flows.train import make_candidate
-from mlgate.spec import CANDIDATES
 from serving import model_format
 from serving.errors import ModelIntegrityError, ServingError, UntrustedModelError
 

@@ -32,16 +32,14 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.errors import SpecError
+
 ColumnType = Literal["int", "float", "string", "category", "bool", "datetime"]
 ColumnRole = Literal["feature", "target", "id", "timestamp"]
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
 COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
 CANDIDATES = ("logistic_regression", "random_forest", "hist_gradient_boosting")
-
-
-class SpecError(ValueError):
-    """A project spec that cannot be used; the message names the file and the field."""
 
 
 class _Strict(BaseModel):

@@ -1,10 +1,15 @@
 """Keep every library that could phone home on loopback.
 
 Prefect, Evidently and the Snowflake connector each have telemetry or cloud probes.
-mlgate switches them off through its own settings: each top-level package imports
-this module before it imports such a library, so a user never has to set them by hand.
+mlgate switches them off through its own settings, so a user never has to set them by
+hand: every entry point calls :func:`apply` once, first thing — the ``mlgate`` command
+(before Prefect is imported: Prefect reports its first import in an interactive
+terminal), the governance service and the prediction server at start-up, and each flow
+when it starts. Importing this module changes nothing.
+
 An explicit value already in the environment wins, except that telemetry can only be
-turned off here, never on.
+turned off here, never on. Child processes inherit the variables, which is how
+``mlgate up`` gives them to the Prefect server and worker it starts.
 """
 
 from __future__ import annotations
@@ -31,6 +36,3 @@ def apply() -> None:
     # Telemetry off is not negotiable: a stray DO_NOT_TRACK=0 does not turn it on.
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-
-
-apply()
