@@ -14,7 +14,7 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from serving import model_format
+from scoring import model_format
 
 model = model_format.loads(Path(os.environ["FLOOR_MODEL"]).read_bytes())
 app = FastAPI()

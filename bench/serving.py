@@ -22,7 +22,7 @@ Load comes from ``wrk`` (one thread, 32 connections, a separate process) for
 1-record and 100-record requests, ``--duration`` seconds each after a warm-up. A
 request that is not answered 2xx counts as an error.
 
-Batch scoring: ``serving.batch.score_frame`` (contract check, ``predict_proba``, one
+Batch scoring: ``scoring.batch.score_frame`` (contract check, ``predict_proba``, one
 prediction id per row, output frame) against the raw ``model.predict`` on the same
 in-memory 1,000,000-row frame, for both models, alternating, best of three each.
 
@@ -70,8 +70,8 @@ from governance.client import GovernanceClient  # noqa: E402
 from governance.server import bootstrap_admin, serve_in_thread  # noqa: E402
 from mlgate.demo.data import make_applications  # noqa: E402
 from mlgate.demo.run import SPEC_FILE  # noqa: E402
-from serving import model_format  # noqa: E402
-from serving.batch import score_frame  # noqa: E402
+from scoring import model_format  # noqa: E402
+from scoring.batch import score_frame  # noqa: E402
 
 CONNECTIONS = 32
 SIZES = (1, 100)

@@ -62,7 +62,7 @@ def fit_candidate_task(
 ) -> tuple[dict[str, Any], bytes]:
     """Fit one candidate on the snapshot; its result and the model as skops bytes."""
     from flows import train as train_lib
-    from serving import model_format
+    from scoring import model_format
 
     spec = load_spec(spec_path)
     if seed is not None:
@@ -122,8 +122,8 @@ def score_partition_task(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from serving import batch as batch_lib
-    from serving import model_format
+    from scoring import batch as batch_lib
+    from scoring import model_format
 
     spec = load_spec(spec_path)
     store = open_store(store_url)

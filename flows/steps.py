@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # scikit-learn, Great Expectations and Evidently are imported by the step that needs
 # them: a flow run resumed after the approval gate starts in seconds, not tens of them.
-from serving import predlog
+from scoring import predlog
 
 
 def load_frame(store: ArtifactStore, uri: str, sha256: str) -> pd.DataFrame:
@@ -65,7 +65,7 @@ class TrainedModel:
 def train_snapshot(store: ArtifactStore, spec: ProjectSpec, uri: str, sha256: str) -> TrainedModel:
     """Fit every candidate on the snapshot and store the best as a skops artifact."""
     from flows import train as train_lib
-    from serving import model_format
+    from scoring import model_format
 
     frame = load_frame(store, uri, sha256)
     result = train_lib.fit(frame, spec)
@@ -123,8 +123,8 @@ def score_source(
 
     The artifact's sha256 is checked against governance's record before loading.
     """
-    from serving import batch as batch_lib
-    from serving import model_format
+    from scoring import batch as batch_lib
+    from scoring import model_format
 
     started = time.perf_counter()
     data = store.get_bytes(model["artifact_uri"], sha256=model["sha256"])

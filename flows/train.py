@@ -8,7 +8,7 @@ per algorithm named in ``TrainingSpec.candidates``; ``fit_candidate``
 cross-validates it on the training part, refits it there and scores the
 holdout; ``fit`` does all of that for every candidate and ranks them.
 
-Every pipeline is built only from types listed in ``serving.model_format.TRUSTED_TYPES``
+Every pipeline is built only from types listed in ``scoring.model_format.TRUSTED_TYPES``
 so that the winner can be stored in the skops format and loaded back safely.
 """
 

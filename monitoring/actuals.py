@@ -1,7 +1,7 @@
 """Actuals that arrive as a file or table: ``(prediction_id, actual)`` rows into the log.
 
 The same store and format as ``POST /api/v1/projects/{project}/actuals`` (see
-:mod:`serving.predlog`); a later actual for the same prediction id replaces an
+:mod:`scoring.predlog`); a later actual for the same prediction id replaces an
 earlier one when the monitor reads them.
 """
 
@@ -17,7 +17,7 @@ from connectors.errors import SchemaMismatch
 from connectors.sources import read_table
 from connectors.store import ArtifactStore
 from core.spec import ColumnSpec, DataContract, ProjectSpec
-from serving.predlog import ACTUALS_SCHEMA, write_actuals
+from scoring.predlog import ACTUALS_SCHEMA, write_actuals
 
 __all__ = ["ActualsError", "ingest_actuals"]
 

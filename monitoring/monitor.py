@@ -1,6 +1,6 @@
 """One monitoring run: what production saw in a time window, against the training data.
 
-``monitor_window`` reads the prediction log of a window (:mod:`serving.predlog`),
+``monitor_window`` reads the prediction log of a window (:mod:`scoring.predlog`),
 then computes
 
 * feature drift against the training reference with Evidently (per column: test,
@@ -38,7 +38,7 @@ from connectors.store import ArtifactStore
 from core.spec import ColumnSpec, DataContract, ProjectSpec
 from monitoring.drift import DriftResult, run_drift
 from monitoring.quality import data_quality, live_quality
-from serving.predlog import read_actuals, read_predictions
+from scoring.predlog import read_actuals, read_predictions
 
 __all__ = ["MonitorOutcome", "monitor_window"]
 

@@ -43,11 +43,11 @@ from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
 from core import offline
 from core.spec import ProjectSpec
-from serving.batch import THRESHOLD, _uuid4_hex
+from scoring.batch import THRESHOLD, new_prediction_ids
+from scoring.predlog import ACTUALS_SCHEMA, PREDICTIONS, LogIndex, log_schema, write_actuals
 from serving.batcher import MicroBatcher
 from serving.logwriter import LogBatch, PredictionLogWriter
 from serving.metrics import ServerMetrics
-from serving.predlog import ACTUALS_SCHEMA, PREDICTIONS, LogIndex, log_schema, write_actuals
 from serving.registry import ModelHandle, ModelWatcher
 from serving.settings import ServeSettings
 from serving.validation import RequestInvalid, RequestValidator
@@ -298,7 +298,7 @@ class _Server:
                 path,
             )
         n = batch.rows
-        ids = _uuid4_hex(n)
+        ids = new_prediction_ids(n)
         labels = (scores >= THRESHOLD).astype(np.int64)
         now = datetime.now(UTC)
         latency_ms = (time.perf_counter() - started) * 1000.0

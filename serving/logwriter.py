@@ -3,7 +3,7 @@
 A request first *reserves* room for its rows (``reserve``), then — once scored — hands
 its rows over (``put``), which never blocks. The writer thread wakes every
 ``flush_s`` seconds, or as soon as ``flush_rows`` rows wait, and writes what it has as
-partitioned parquet (:mod:`serving.predlog`); only then is the room released.
+partitioned parquet (:mod:`scoring.predlog`); only then is the room released.
 
 When the buffer is full (the store is slow or down), ``reserve`` waits up to
 ``wait_s`` for room and then returns False: the server answers 503 *before* scoring,
@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from connectors.store import ArtifactStore
-from serving.predlog import to_table, write_predictions
+from scoring.predlog import to_table, write_predictions
 
 __all__ = ["LogBatch", "PredictionLogWriter", "merge_columns"]
 
@@ -87,7 +87,7 @@ class PredictionLogWriter:
     Args:
         store: where the parquet files go.
         project: the project whose log this is.
-        schema: ``serving.predlog.log_schema(contract)``.
+        schema: ``scoring.predlog.log_schema(contract)``.
         capacity_rows: rows buffered at most (reserved or waiting to be written).
         flush_rows: write as soon as this many rows wait.
         flush_s: write at least this often while rows wait.

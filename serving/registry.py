@@ -3,7 +3,7 @@
 ``ModelWatcher`` asks governance every ``poll_s`` seconds what holds the production
 stage. When that changes (a promotion, a rollback), it fetches the artifact from the
 store, checks its SHA-256 against the registered one and loads it through the skops
-allow-list (:func:`serving.model_format.load_verified`), and only then swaps the
+allow-list (:func:`scoring.model_format.load_verified`), and only then swaps the
 served ``ModelHandle`` — one attribute assignment, so a request that took the old
 handle at its start finishes on the old model and the next one gets the new model.
 Nothing in production (or the production model's artifact failing its checks) means
@@ -24,8 +24,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from connectors.store import ArtifactStore
-from serving import model_format
-from serving.errors import ServingError
+from scoring import model_format
+from scoring.errors import ScoringError
 
 __all__ = ["ModelHandle", "ModelWatcher", "StageSource"]
 
@@ -66,7 +66,7 @@ def load_handle(store: ArtifactStore, project: str, model: Any, features: list[s
 
     Raises:
         ModelIntegrityError, UntrustedModelError: the artifact fails its checks.
-        ServingError: the model cannot predict class 1.
+        ScoringError: the model cannot predict class 1.
         ConnectorError: the store cannot give the artifact.
     """
     data = store.get_bytes(model.artifact_uri, sha256=model.sha256)
@@ -75,7 +75,7 @@ def load_handle(store: ArtifactStore, project: str, model: Any, features: list[s
     names = [str(c) for c in fitted] if fitted is not None else list(features)
     classes = [c.item() if isinstance(c, np.generic) else c for c in estimator.classes_]
     if 1 not in classes:
-        raise ServingError(f"model {project}@{model.version} does not predict class 1")
+        raise ScoringError(f"model {project}@{model.version} does not predict class 1")
     return ModelHandle(
         project=project,
         version=int(model.version),

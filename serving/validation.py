@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,9 @@ class Problem:
 class RequestInvalid(ServingError):
     """A prediction request that does not fit the data contract (HTTP 422)."""
 
-    code = "invalid_request"
+    code: ClassVar[str] = "invalid_request"
+    status: ClassVar[int] = 422
+    title: ClassVar[str] = "Invalid request"
 
     def __init__(self, problems: list[Problem]) -> None:
         first = problems[0].text()

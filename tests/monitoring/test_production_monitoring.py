@@ -28,8 +28,8 @@ from mlgate.demo.data import DRIFTED_FEATURES, make_applications, make_current_b
 from mlgate.demo.run import SPEC_FILE
 from monitoring.actuals import ActualsError, ingest_actuals
 from monitoring.drift import run_drift
-from serving import model_format, predlog
-from serving.batch import score_frame
+from scoring import model_format, predlog
+from scoring.batch import score_frame
 
 SPEC = load_spec(SPEC_FILE)
 CONTRACT = SPEC.contract

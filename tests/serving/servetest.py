@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from serving_factories import applications
+from demo_factories import applications
 
 from connectors.store import LocalArtifactStore
 from core.spec import ProjectSpec, load_spec
@@ -29,7 +29,7 @@ from flows.train import make_candidate
 from governance.client import GovernanceClient
 from governance.server import RunningServer, bootstrap_admin, start_in_thread
 from mlgate.demo.run import SPEC_FILE
-from serving import model_format
+from scoring import model_format
 from serving.app import create_app
 from serving.settings import ServeSettings
 

@@ -21,19 +21,19 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from connector_servers import moto_s3, new_bucket, s3_admin
+from demo_factories import CONTRACT, applications
 from servetest import registry, start_server, wait_for_version
-from serving_factories import CONTRACT, applications
 
 from connectors.errors import IntegrityError, UnsafePath
 from connectors.s3store import S3ArtifactStore
 from connectors.store import ArtifactStore, LocalArtifactStore, open_store
-from serving.predlog import (
+from scoring.errors import LogUnavailable
+from scoring.predlog import (
     ACTUALS,
     ACTUALS_SCHEMA,
     PREDICTIONS,
     IndexEntry,
     LogIndex,
-    LogUnavailable,
     log_schema,
     read_actuals,
     read_predictions,

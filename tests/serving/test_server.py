@@ -17,10 +17,10 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from demo_factories import applications
 from servetest import PredictionServer, Registry, registry, start_server, wait_for_version
-from serving_factories import applications
 
-from serving.predlog import read_predictions
+from scoring.predlog import read_predictions
 
 
 def records(n: int, seed: int = 3) -> list[dict[str, Any]]:
@@ -380,7 +380,7 @@ def test_actuals_are_stored_by_prediction_id(served: PredictionServer, reg: Regi
     assert response.json() == {"accepted": 4}
     bad = httpx.post(url, json={"actuals": [{"prediction_id": ids[0], "actual": 7}]})
     assert _problem(bad, 422, "invalid_request")["detail"].startswith("actual 0: actual must be")
-    from serving.predlog import read_actuals
+    from scoring.predlog import read_actuals
 
     stored = read_actuals(
         reg.store,

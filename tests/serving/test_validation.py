@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from demo_factories import CONTRACT, applications
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serving_factories import CONTRACT, applications
 
 from serving.validation import RequestInvalid, RequestValidator, stack
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 from pandas.api import types as ptypes
 
 from core.spec import ColumnSpec, DataContract
-from serving.errors import ScoringSchemaError, ServingError
+from scoring.errors import ScoringError, ScoringSchemaError
 
 THRESHOLD = 0.5
 SCORE_COLUMNS = ("prediction_id", "score", "label", "model_version", "scored_at")
@@ -85,7 +85,7 @@ def iter_scores(
 
     Raises:
         ScoringSchemaError: see ``check_frame``.
-        ServingError: the model does not predict class 1.
+        ScoringError: the model does not predict class 1.
         ValueError: ``batch_rows`` < 1 or ``model_version`` is empty.
     """
     if batch_rows < 1:
@@ -112,7 +112,7 @@ def score_frame(
     """Score every row of a frame with a fitted binary classifier.
 
     Args:
-        model: a fitted pipeline with ``predict_proba`` (e.g. from ``serving.model_format``).
+        model: a fitted pipeline with ``predict_proba`` (e.g. from ``scoring.model_format``).
         frame: rows to score; must hold the contract's features (and id column, if any).
         contract: the project's data contract.
         model_version: recorded on every row, e.g. ``credit-risk@7``.
@@ -158,7 +158,7 @@ def _output(
     return pd.DataFrame(columns, index=chunk.index)
 
 
-def _uuid4_hex(n: int) -> list[str]:
+def new_prediction_ids(n: int) -> list[str]:
     """``n`` random version-4 UUIDs as hex, built in one go (uuid.uuid4() per row is slow)."""
     raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
@@ -186,7 +186,7 @@ def _uuid4_arrow(n: int) -> pa.StringArray:
 def _positive_index(model: Any) -> int:
     classes = [c.item() if isinstance(c, np.generic) else c for c in getattr(model, "classes_", [])]
     if 1 not in classes:
-        raise ServingError(f"model does not predict class 1 (classes: {classes})")
+        raise ScoringError(f"model does not predict class 1 (classes: {classes})")
     return classes.index(1)
 
 

@@ -1,4 +1,4 @@
-"""serving.model_format: skops round trips, the trusted-type gate and the integrity check."""
+"""scoring.model_format: skops round trips, the trusted-type gate and the integrity check."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from serving_factories import CONTRACT, applications
+from demo_factories import CONTRACT, applications
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -17,8 +17,8 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler
 
 from core.spec import CANDIDATES
 from flows.train import make_candidate
-from serving import model_format
-from serving.errors import ModelIntegrityError, ServingError, UntrustedModelError
+from scoring import model_format
+from scoring.errors import ModelIntegrityError, ScoringError, UntrustedModelError
 
 CONSTRUCTED: list[str] = []
 
@@ -123,7 +123,7 @@ def test_dumps_refuses_what_loads_would_refuse(data: tuple[pd.DataFrame, pd.Seri
 def test_unreadable_bytes_are_an_integrity_error(blob: bytes) -> None:
     with pytest.raises(ModelIntegrityError, match="not a readable skops file") as info:
         model_format.loads(blob)
-    assert isinstance(info.value, ServingError)
+    assert isinstance(info.value, ScoringError)
 
 
 def test_trusted_types_are_an_explicit_list_of_qualified_names() -> None:

@@ -34,7 +34,7 @@ from typing import Any
 import skops.io as sio
 from skops.io.exceptions import UntrustedTypesFoundException
 
-from serving.errors import ModelIntegrityError, UntrustedModelError
+from scoring.errors import ModelIntegrityError, UntrustedModelError
 
 TRUSTED_TYPES: tuple[str, ...] = (
     # containers and values inside estimator state

@@ -61,7 +61,7 @@ from connectors.s3store import INDEX_AREA, S3ArtifactStore
 from connectors.schema import arrow_type
 from connectors.store import ArtifactStore, LocalArtifactStore, check_key
 from core.spec import DataContract
-from serving.errors import ServingError
+from scoring.errors import LogUnavailable, ScoringError
 
 __all__ = [
     "ACTUALS",
@@ -99,17 +99,11 @@ ACTUALS_SCHEMA = pa.schema(
 )
 
 
-class LogUnavailable(ServingError):
-    """The log cannot be written or read where the store lives."""
-
-    code = "log_unavailable"
-
-
 def log_schema(contract: DataContract) -> pa.Schema:
     """The Arrow schema of a project's prediction-log files."""
     clash = sorted(set(contract.names) & set(LOG_COLUMNS))
     if clash:
-        raise ServingError(f"contract columns clash with prediction-log columns: {clash}")
+        raise ScoringError(f"contract columns clash with prediction-log columns: {clash}")
     fields = [pa.field(n, arrow_type(contract.column(n).type)) for n in contract.features]
     if contract.id_column:
         fields.append(pa.field(contract.id_column, pa.string()))
@@ -449,7 +443,7 @@ def scored_log_table(
     latency_ms: float,
     source: str = "batch",
 ) -> pa.Table:
-    """Prediction-log rows for a frame scored by ``serving.batch.score_frame``.
+    """Prediction-log rows for a frame scored by ``scoring.batch.score_frame``.
 
     The same columns as the server's, so batch and online predictions share one log.
     """

@@ -1,4 +1,4 @@
-"""serving.batch: contract checks before scoring, chunked scoring, the output frame."""
+"""scoring.batch: contract checks before scoring, chunked scoring, the output frame."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
-from serving_factories import CONTRACT, applications
+from demo_factories import CONTRACT, applications
 from sklearn.pipeline import Pipeline
 
 from core.spec import DataContract
 from flows.train import make_candidate
-from serving.batch import iter_scores, output_columns, score_frame
-from serving.errors import ScoringSchemaError
+from scoring.batch import iter_scores, output_columns, score_frame
+from scoring.errors import ScoringSchemaError
 
 VERSION = "credit-risk@7"
 
