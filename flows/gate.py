@@ -21,7 +21,7 @@ from typing import Any
 from prefect.input import RunInput
 
 from governance.client import GovernanceClient
-from governance.models import PromotionRequestPublic
+from governance.schemas import PromotionRequestPublic
 
 # Suspensions allowed per request before the gate gives up (forged resumes included).
 MAX_SUSPENSIONS = 50

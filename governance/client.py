@@ -39,7 +39,7 @@ from governance.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from governance.models import (
+from governance.schemas import (
     ApiTokenPublic,
     AuditEventPublic,
     DatasetVersionPublic,

@@ -12,7 +12,8 @@ Writes serialize where it matters:
   the same lock on its promotion request row. Locks are always taken in the order
   request → project → audit chain, so they cannot deadlock.
 
-The schema is managed by Alembic (:mod:`governance.migrations`); :func:`init_db` upgrades.
+The schema is managed by Alembic (:mod:`governance.migrations`, whose ``upgrade`` the
+service runs at start-up).
 
 Nothing outside ``governance/`` imports this module.
 """
@@ -22,26 +23,23 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, event
+from sqlalchemy import Engine, event
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
+
+from governance.errors import InvalidInput
 
 __all__ = [
     "RequestGate",
-    "UTCDateTime",
     "create_db_engine",
     "grant_service_role",
-    "init_db",
     "is_postgres",
     "session_scope",
-    "utcnow",
 ]
 
 
@@ -50,34 +48,6 @@ __all__ = [
 POOL_SIZE = 6
 # Worker threads of the server (anyio's default limit), which bounds the connections.
 MAX_THREADS = 40
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops zones)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        # SQLite stores text: keep it naive UTC so string order is time order.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 def _normalize_url(url: str) -> str:
@@ -146,20 +116,6 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def init_db(engine: Engine) -> None:
-    """Bring the schema to the newest migration (``alembic upgrade head``).
-
-    Safe when several processes start at once, and a no-op on an up-to-date database;
-    see :func:`governance.migrations.upgrade`.
-
-    Raises:
-        SchemaMismatch: an unversioned database whose tables are not the first release's.
-    """
-    from governance.migrations import upgrade
-
-    upgrade(engine)
-
-
 def session_scope(engine: Engine) -> Iterator[Session]:
     """Yield one session; roll back whatever was not committed when the caller is done."""
     with Session(engine, expire_on_commit=False) as session:
@@ -190,8 +146,6 @@ def grant_service_role(engine: Engine, role: str) -> None:
     Raises:
         InvalidInput: the engine is not PostgreSQL.
     """
-    from governance.errors import InvalidInput
-
     if engine.dialect.name != "postgresql":
         raise InvalidInput("service role grants apply to PostgreSQL databases only")
     quoted = engine.dialect.identifier_preparer.quote(role)

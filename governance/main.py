@@ -20,8 +20,9 @@ from governance.api.idempotency import Replay
 from governance.api.permissions import API_PREFIX, matrix_mismatches, required_role
 from governance.api.routes import api_router
 from governance.config import Settings, get_settings
-from governance.db import POOL_SIZE, RequestGate, create_db_engine, init_db
+from governance.db import POOL_SIZE, RequestGate, create_db_engine
 from governance.errors import MlgateError
+from governance.migrations import upgrade as migrate
 from governance.services.resume import ResumeNotifier
 from governance.services.sweeper import ExpirySweeper
 
@@ -182,7 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     offline.apply()
     settings = settings or get_settings()
     engine = create_db_engine(settings.database_url, echo=settings.echo_sql)
-    init_db(engine)
+    migrate(engine)
     notifier = ResumeNotifier(engine, settings.prefect_api_url, settings.resume_attempts)
 
     @asynccontextmanager

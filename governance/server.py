@@ -20,8 +20,9 @@ import httpx
 import uvicorn
 
 from governance.config import Settings
-from governance.db import create_db_engine, init_db
+from governance.db import create_db_engine
 from governance.main import create_app
+from governance.migrations import upgrade as migrate
 from governance.services import principals
 
 __all__ = ["RunningServer", "bootstrap_admin", "serve_in_thread"]
@@ -109,7 +110,7 @@ def bootstrap_admin(database_url: str, name: str = "admin") -> str:
     """
     engine = create_db_engine(database_url)
     try:
-        init_db(engine)
+        migrate(engine)
         from sqlmodel import Session
 
         with Session(engine, expire_on_commit=False) as session:

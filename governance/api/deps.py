@@ -15,7 +15,8 @@ from sqlmodel import Session
 from governance.api.permissions import required_role
 from governance.config import Settings
 from governance.errors import InvalidInput, PermissionDenied, PreconditionRequired, Unauthenticated
-from governance.models import MAX_INT, Principal
+from governance.models import Principal
+from governance.schemas import MAX_INT
 from governance.services.principals import authenticate
 from governance.services.resume import NOTIFIER_KEY
 from governance.services.uow import GovSession

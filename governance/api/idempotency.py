@@ -31,9 +31,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from governance.db import utcnow
 from governance.errors import Conflict, IdempotencyKeyReused, MlgateError, SecretNotReplayable
-from governance.models import IdempotencyRecord, Principal
+from governance.models import IdempotencyRecord, Principal, utcnow
 from governance.services.uow import GovSession
 
 __all__ = ["Idempotency", "IdempotencyDep", "Replay"]

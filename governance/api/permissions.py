@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from governance.models import Role
+from governance.schemas import Role
 
 __all__ = ["API_PREFIX", "PROMOTE", "ROUTE_ROLES", "matrix_mismatches", "required_role"]
 

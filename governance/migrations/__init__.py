@@ -34,7 +34,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData
+from sqlmodel import SQLModel
 
+from governance import models  # noqa: F401  (the tables register in SQLModel.metadata)
+from governance.db import create_db_engine
 from governance.errors import MlgateError
 
 __all__ = [
@@ -63,11 +66,6 @@ class SchemaMismatch(MlgateError):
 
 def target_metadata() -> MetaData:
     """The metadata of every governance table, as the code declares it."""
-    from sqlmodel import SQLModel
-
-    from governance import models  # noqa: F401  (registers the tables)
-    from governance.services import audit  # noqa: F401  (registers audit_head)
-
     return SQLModel.metadata
 
 
@@ -153,8 +151,6 @@ def _adopt_unversioned(connection: Connection) -> None:
 
 def _baseline_shape() -> dict[str, set[str]]:
     """``{table: columns}`` of the baseline revision, built in a throw-away SQLite."""
-    from governance.db import create_db_engine
-
     engine = create_db_engine("sqlite://")
     try:
         with engine.begin() as connection:

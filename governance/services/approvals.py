@@ -19,26 +19,29 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from governance.db import is_postgres, utcnow
+from governance.db import is_postgres
 from governance.errors import Conflict, NotFound, PermissionDenied, PreconditionFailed
 from governance.models import (
-    Check,
     DatasetVersion,
     Decision,
-    DecisionCreate,
-    DecisionKind,
-    DecisionPublic,
     ModelVersion,
     MonitoringResult,
-    Policy,
     Principal,
     Project,
     PromotionRequest,
+    StageAssignment,
+    utcnow,
+)
+from governance.schemas import (
+    Check,
+    DecisionCreate,
+    DecisionKind,
+    DecisionPublic,
+    Policy,
     PromotionRequestCreate,
     PromotionRequestPublic,
     RequestStatus,
     Stage,
-    StageAssignment,
     ValidationStatus,
 )
 from governance.services import audit

@@ -38,10 +38,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from governance.errors import MlgateError
-from governance.models import AuditEvent, BrokenLink, VerifyResult
+from governance.models import AuditEvent, audit_head, utcnow
+from governance.schemas import BrokenLink, VerifyResult
 
 __all__ = [
     "GENESIS_HASH",
@@ -62,17 +63,6 @@ _BATCH = 1000
 _REORDER_WINDOW = 64
 # session.info key: the events appended in the current transaction, not yet written.
 _PENDING = "audit_pending"
-
-# One row (id = 1): the newest event's seq and hash; created by migration 0002.
-audit_head = sa.Table(
-    "audit_head",
-    SQLModel.metadata,
-    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.Integer(), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.CheckConstraint("id = 1", name="ck_audit_head_single_row"),
-)
-
 
 _EVENTS: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
@@ -208,8 +198,6 @@ def append(
 
 
 def _write_pending(session: OrmSession, pending: list[dict[str, Any]]) -> None:
-    from governance.db import utcnow
-
     session.flush()  # the transaction's own rows first: its locks precede the head's
     connection = session.connection()
     # Locks the head row until commit: appends queue here, in lock order after the

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from governance.models import (
+from governance.models import PromotionRequest, StageAssignment
+from governance.schemas import (
     DatasetVersionPublic,
     ModelLineage,
     ModelVersionPublic,
-    PromotionRequest,
-    StageAssignment,
     StageAssignmentPublic,
 )
 from governance.services.approvals import to_public

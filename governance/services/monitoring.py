@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from governance.models import MonitoringResult, MonitoringResultCreate, Policy, Principal
+from governance.models import MonitoringResult, Principal
+from governance.schemas import MonitoringResultCreate, Policy
 from governance.services import audit
 from governance.services.pages import Page, page
 from governance.services.projects import get_project

@@ -14,12 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from governance.db import utcnow
 from governance.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
-from governance.models import (
-    ApiToken,
+from governance.models import ApiToken, Principal, utcnow
+from governance.schemas import (
     ApiTokenPublic,
-    Principal,
     PrincipalCreate,
     PrincipalCreated,
     PrincipalPublic,

@@ -7,7 +7,8 @@ from sqlmodel import Session, col, select
 
 from governance.db import is_postgres
 from governance.errors import Conflict, NotFound, PreconditionFailed
-from governance.models import Policy, Principal, Project, ProjectCreate, ProjectPublic
+from governance.models import Principal, Project
+from governance.schemas import Policy, ProjectCreate, ProjectPublic
 from governance.services import audit
 from governance.services.pages import Page, page
 

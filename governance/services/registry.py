@@ -15,17 +15,20 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from governance.db import is_postgres, utcnow
+from governance.db import is_postgres
 from governance.errors import Conflict, NotFound
 from governance.models import (
     DatasetVersion,
-    DatasetVersionCreate,
     ModelVersion,
-    ModelVersionCreate,
     Principal,
     Project,
-    Stage,
     StageAssignment,
+    utcnow,
+)
+from governance.schemas import (
+    DatasetVersionCreate,
+    ModelVersionCreate,
+    Stage,
     ValidationCreate,
     ValidationStatus,
 )

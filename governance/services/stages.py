@@ -13,15 +13,13 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from governance.db import utcnow
 from governance.errors import Conflict, NotFound
-from governance.models import (
+from governance.models import Principal, StageAssignment, utcnow
+from governance.schemas import (
     ModelVersionPublic,
-    Principal,
     RollbackCreate,
     RollbackPublic,
     Stage,
-    StageAssignment,
     StageAssignmentPublic,
     StageCurrentPublic,
 )

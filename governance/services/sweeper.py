@@ -15,8 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine, delete
 
-from governance.db import utcnow
-from governance.models import IdempotencyRecord
+from governance.models import IdempotencyRecord, utcnow
 from governance.services import approvals
 from governance.services.resume import NOTIFIER_KEY, ResumeNotifier
 from governance.services.uow import GovSession

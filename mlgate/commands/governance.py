@@ -25,7 +25,7 @@ from rich.table import Table
 from governance.errors import MlgateError
 
 if TYPE_CHECKING:
-    from governance.models import ModelLineage, VerifyResult
+    from governance.schemas import ModelLineage, VerifyResult
     from governance.services.audit import Head
 
 governance_app = typer.Typer(help="Run and set up the governance service.", no_args_is_help=True)
@@ -87,11 +87,12 @@ def grant_service_role_command(
     from sqlalchemy.exc import DBAPIError
 
     from governance.config import get_settings
-    from governance.db import create_db_engine, grant_service_role, init_db
+    from governance.db import create_db_engine, grant_service_role
+    from governance.migrations import upgrade as migrate
 
     engine = create_db_engine(get_settings().database_url)
     try:
-        init_db(engine)
+        migrate(engine)
         grant_service_role(engine, role)
     except MlgateError as exc:
         err.print(f"[red]error[/red] {exc.code}: {exc}")
@@ -165,7 +166,7 @@ def _verify_file(path: Path, pinned: Head | None) -> tuple[VerifyResult, str]:
 
 def _verify_server(pinned: Head | None) -> tuple[VerifyResult, str]:
     from governance.client import GovernanceClient
-    from governance.models import BrokenLink
+    from governance.schemas import BrokenLink
     from governance.services import audit
 
     with GovernanceClient.from_env() as client:

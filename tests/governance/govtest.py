@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from governance.client import GovernanceClient
-from governance.models import ModelVersionPublic
+from governance.schemas import ModelVersionPublic
 from governance.server import RunningServer
 
 

@@ -23,7 +23,7 @@ from governance.errors import (
     PreconditionFailed,
     SecretNotReplayable,
 )
-from governance.models import DatasetVersionPublic, MonitoringResultPublic
+from governance.schemas import DatasetVersionPublic, MonitoringResultPublic
 from governance.services.resume import ResumeNotifier
 from governance.services.sweeper import ExpirySweeper
 from mlgate.cli import app as cli_app

@@ -14,7 +14,7 @@ from governance.client import GovernanceClient
 from governance.config import Settings
 from governance.errors import NotFound, PermissionDenied, Unauthenticated
 from governance.main import api_routes, create_app
-from governance.models import Role
+from governance.schemas import Role
 
 
 def test_viewer_cannot_register(gov: Gov) -> None:

@@ -18,7 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from governance.db import create_db_engine, init_db
+from governance.db import create_db_engine
 from governance.migrations import (
     BASELINE,
     SchemaMismatch,
@@ -28,6 +28,7 @@ from governance.migrations import (
     target_metadata,
     upgrade,
 )
+from governance.migrations import upgrade as migrate
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
@@ -69,7 +70,7 @@ def _tables(engine: sa.Engine) -> set[str]:
 
 
 def test_upgrade_head_matches_the_models(engine: sa.Engine) -> None:
-    init_db(engine)
+    migrate(engine)
     assert current_revision(engine) == head_revision()
     assert _diff(engine) == []
     assert _tables(engine) == set(SQLModel.metadata.tables)
@@ -80,7 +81,7 @@ def test_init_is_idempotent_and_survives_concurrent_starts(engine: sa.Engine) ->
 
     def start() -> None:
         try:
-            init_db(engine)
+            migrate(engine)
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -90,7 +91,7 @@ def test_init_is_idempotent_and_survives_concurrent_starts(engine: sa.Engine) ->
     for t in threads:
         t.join()
     assert errors == []
-    init_db(engine)
+    migrate(engine)
     assert current_revision(engine) == head_revision()
     assert _diff(engine) == []
 
@@ -117,7 +118,7 @@ def test_a_create_all_database_of_the_first_release_is_adopted(engine: sa.Engine
             {"z": "0" * 64, "h": "a" * 64},
         )
     assert current_revision(engine) is None
-    init_db(engine)
+    migrate(engine)
     assert current_revision(engine) == head_revision()
     assert _diff(engine) == []
     with engine.connect() as conn:
@@ -131,4 +132,4 @@ def test_an_unknown_unversioned_schema_is_refused(engine: sa.Engine) -> None:
         conn.execute(sa.text("DROP TABLE alembic_version"))
         conn.execute(sa.text("DROP TABLE monitoring_result"))
     with pytest.raises(SchemaMismatch, match="table monitoring_result missing"):
-        init_db(engine)
+        migrate(engine)

@@ -25,13 +25,13 @@ from sqlmodel import Session
 
 from governance.client import GovernanceClient
 from governance.db import create_db_engine
-from governance.models import AuditEvent
+from governance.models import AuditEvent, audit_head
 from governance.server import bootstrap_admin, serve_in_thread
 from governance.services import audit
 
 PG_ADMIN = "host=127.0.0.1 user=postgres dbname=test"
 EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
-HEAD = audit.audit_head
+HEAD = audit_head
 
 
 def _pg_database(request: pytest.FixtureRequest) -> Iterator[str]:

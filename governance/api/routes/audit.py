@@ -15,7 +15,7 @@ from governance.api.deps import (
     set_total,
 )
 from governance.api.permissions import API_PREFIX
-from governance.models import AuditEventPublic, VerifyResult
+from governance.schemas import AuditEventPublic, VerifyResult
 from governance.services import audit, audit_query
 
 router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])

@@ -14,7 +14,7 @@ from governance.api.deps import (
 )
 from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
-from governance.models import (
+from governance.schemas import (
     DatasetVersionCreate,
     DatasetVersionPublic,
     ValidationCreate,

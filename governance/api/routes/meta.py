@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from governance.api.deps import CurrentPrincipal, SessionDep
 from governance.api.permissions import API_PREFIX
-from governance.models import Health, PrincipalPublic
+from governance.schemas import Health, PrincipalPublic
 
 router = APIRouter(prefix=API_PREFIX, tags=["meta"])
 

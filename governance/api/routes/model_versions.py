@@ -17,7 +17,7 @@ from governance.api.deps import (
 )
 from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
-from governance.models import ModelLineage, ModelVersionCreate, ModelVersionPublic, Stage
+from governance.schemas import ModelLineage, ModelVersionCreate, ModelVersionPublic, Stage
 from governance.services import lineage, registry
 
 router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/models", tags=["models"])

@@ -14,7 +14,7 @@ from governance.api.deps import (
 )
 from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
-from governance.models import MonitoringResultCreate, MonitoringResultPublic
+from governance.schemas import MonitoringResultCreate, MonitoringResultPublic
 from governance.services import monitoring
 
 router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/monitoring", tags=["monitoring"])

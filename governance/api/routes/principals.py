@@ -12,7 +12,7 @@ from governance.api.deps import (
 )
 from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
-from governance.models import ApiTokenPublic, PrincipalCreate, PrincipalCreated, TokenCreated
+from governance.schemas import ApiTokenPublic, PrincipalCreate, PrincipalCreated, TokenCreated
 from governance.services import principals
 
 router = APIRouter(prefix=API_PREFIX, tags=["principals"])

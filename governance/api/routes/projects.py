@@ -15,7 +15,7 @@ from governance.api.deps import (
 )
 from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
-from governance.models import Policy, ProjectCreate, ProjectPublic
+from governance.schemas import Policy, ProjectCreate, ProjectPublic
 from governance.services import projects
 
 router = APIRouter(prefix=API_PREFIX, tags=["projects"])
