@@ -156,7 +156,7 @@ def main() -> int:
     ):
         gov_url = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{gov_db}"
         sys.path.insert(0, str(ROOT))
-        from governance.server import bootstrap_admin
+        from governance.admin import bootstrap_admin
 
         admin_token = bootstrap_admin(gov_url, name="bench-admin")  # migrates, first admin
         gov_port, mlf_port = _free_port(), _free_port()

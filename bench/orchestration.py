@@ -200,8 +200,9 @@ def prefect_pipeline(
 
 
 def part_a(work: Path, rows: int, runs: int, max_train_rows: int) -> dict[str, Any]:
+    from governance.admin import bootstrap_admin
     from governance.client import GovernanceClient
-    from governance.server import bootstrap_admin, serve_in_thread
+    from governance.server import serve_in_thread
     from mlgate.demo import data as demo_data
 
     data_dir = work / "data"

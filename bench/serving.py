@@ -66,8 +66,9 @@ sys.path.insert(0, str(ROOT))
 from connectors.store import LocalArtifactStore  # noqa: E402
 from core.spec import ProjectSpec, dump_spec, load_spec, parse_spec  # noqa: E402
 from flows import train as train_lib  # noqa: E402
+from governance.admin import bootstrap_admin  # noqa: E402
 from governance.client import GovernanceClient  # noqa: E402
-from governance.server import bootstrap_admin, serve_in_thread  # noqa: E402
+from governance.server import serve_in_thread  # noqa: E402
 from mlgate.demo.data import make_applications  # noqa: E402
 from mlgate.demo.run import SPEC_FILE  # noqa: E402
 from scoring import model_format  # noqa: E402

@@ -6,7 +6,7 @@ Writes serialize where it matters:
   database's write lock from its first statement; concurrent writers wait (busy timeout).
 * PostgreSQL: the audit chain is serialized by ``SELECT … FOR UPDATE`` on its head row,
   taken by the commit itself after the transaction's other statements
-  (:func:`governance.services.audit.append` queues the events); per-project work
+  (:class:`governance.store.uow.UnitOfWork` appends its events at commit); per-project work
   (version numbering, stage changes, policy changes) by ``SELECT … FOR NO KEY UPDATE``
   on the project row, taken just before the rows it guards are written; a decision by
   the same lock on its promotion request row. Locks are always taken in the order

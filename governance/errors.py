@@ -1,22 +1,27 @@
-"""The errors governance raises, on the server and in its client.
+"""The errors governance raises, on the server and in its client: its part of the one tree.
 
 ::
 
-    MlgateError             mlgate_error            500
-     ├── NotFound           not_found               404  the named object does not exist
-     ├── Conflict           conflict                409  state forbids it (duplicate, not pending)
+    MlgateError (core.errors)   mlgate_error            500
+     ├── NotFound               not_found               404  the named object does not exist
+     ├── Conflict               conflict                409  state forbids it (duplicate...)
      │    └── SecretNotReplayable  secret_not_replayable  409  replay would need a shown-once token
-     ├── InvalidInput       invalid_input           422  malformed or out-of-bounds request
+     ├── InvalidInput           invalid_input           422  malformed or out-of-bounds request
      │    └── IdempotencyKeyReused  idempotency_key_reused  422  same key, different request
-     ├── PreconditionFailed precondition_failed     412  If-Match names a stale revision
-     ├── PreconditionRequired  precondition_required  428  the update needs If-Match
-     ├── PermissionDenied   permission_denied       403  role too low, or separation of duties
-     ├── Unauthenticated    unauthenticated         401  no token, or unknown/expired/revoked
-     └── GovernanceUnavailable  governance_unavailable  503  (client) service cannot be reached
+     ├── PermissionDenied       permission_denied       403  role too low, or separation of duties
+     ├── Unauthenticated        unauthenticated         401  no token, or unknown/expired/revoked
+     ├── Unavailable            unavailable             503
+     │    └── GovernanceUnavailable  governance_unavailable  503  (client) service unreachable
+     ├── PreconditionFailed     precondition_failed     412  If-Match names a stale revision
+     ├── PreconditionRequired   precondition_required   428  the update needs If-Match
+     ├── AuditChainError        audit_chain_broken      500  the chain head record is missing/moved
+     └── DatabaseSchemaMismatch schema_mismatch         500  tables no known migration explains
 
-The server renders each of them once as RFC 9457 problem details
-(``application/problem+json``); :mod:`governance.client` maps problem details back to the
-same classes by ``code``. Messages name the object and what is wrong, never a secret:
+The generic kinds come from :mod:`core.errors` and are re-exported here, so a caller of
+the client finds every class it may see in one module. The server renders each of them
+once as RFC 9457 problem details (``application/problem+json``); the client
+(:mod:`governance.client`) maps problem details back to the same classes by ``code``.
+Messages name the object and what is wrong, never a secret:
 ``model version credit-risk@7 not found``.
 """
 
@@ -24,9 +29,21 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from core.errors import (
+    Conflict,
+    InvalidInput,
+    MlgateError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+
 __all__ = [
     "ERRORS_BY_CODE",
+    "AuditChainError",
     "Conflict",
+    "DatabaseSchemaMismatch",
     "GovernanceUnavailable",
     "IdempotencyKeyReused",
     "InvalidInput",
@@ -37,50 +54,14 @@ __all__ = [
     "PreconditionRequired",
     "SecretNotReplayable",
     "Unauthenticated",
+    "Unavailable",
 ]
-
-
-class MlgateError(Exception):
-    """Base of every governance error; ``code`` is stable, ``status`` is the HTTP status."""
-
-    code: ClassVar[str] = "mlgate_error"
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class NotFound(MlgateError):
-    """The named object does not exist."""
-
-    code: ClassVar[str] = "not_found"
-    status: ClassVar[int] = 404
-    title: ClassVar[str] = "Not found"
-
-
-class Conflict(MlgateError):
-    """The current state forbids the operation (duplicate, already decided, expired...)."""
-
-    code: ClassVar[str] = "conflict"
-    status: ClassVar[int] = 409
-    title: ClassVar[str] = "Conflict"
-
-
-class InvalidInput(MlgateError):
-    """The request is malformed or a value is out of bounds."""
-
-    code: ClassVar[str] = "invalid_input"
-    status: ClassVar[int] = 422
-    title: ClassVar[str] = "Invalid input"
 
 
 class IdempotencyKeyReused(InvalidInput):
     """An ``Idempotency-Key`` was already used by this principal for a different request."""
 
     code: ClassVar[str] = "idempotency_key_reused"
-    status: ClassVar[int] = 422
     title: ClassVar[str] = "Idempotency key reused"
 
 
@@ -88,7 +69,6 @@ class SecretNotReplayable(Conflict):
     """A repeated request whose first answer held a token, which is never stored."""
 
     code: ClassVar[str] = "secret_not_replayable"
-    status: ClassVar[int] = 409
     title: ClassVar[str] = "Secret not replayable"
 
 
@@ -108,28 +88,25 @@ class PreconditionRequired(MlgateError):
     title: ClassVar[str] = "Precondition required"
 
 
-class PermissionDenied(MlgateError):
-    """The caller is known but may not do this (role too low, separation of duties)."""
-
-    code: ClassVar[str] = "permission_denied"
-    status: ClassVar[int] = 403
-    title: ClassVar[str] = "Permission denied"
-
-
-class Unauthenticated(MlgateError):
-    """No token, or a token that is unknown, expired or revoked."""
-
-    code: ClassVar[str] = "unauthenticated"
-    status: ClassVar[int] = 401
-    title: ClassVar[str] = "Unauthenticated"
-
-
-class GovernanceUnavailable(MlgateError):
+class GovernanceUnavailable(Unavailable):
     """Client side: the governance service cannot be reached (connection refused, timeout)."""
 
     code: ClassVar[str] = "governance_unavailable"
-    status: ClassVar[int] = 503
     title: ClassVar[str] = "Governance unavailable"
+
+
+class AuditChainError(MlgateError):
+    """The audit chain cannot take a new event (its head record is missing or moved)."""
+
+    code: ClassVar[str] = "audit_chain_broken"
+    title: ClassVar[str] = "Audit chain broken"
+
+
+class DatabaseSchemaMismatch(MlgateError):
+    """The database holds governance tables that no known migration explains."""
+
+    code: ClassVar[str] = "schema_mismatch"
+    title: ClassVar[str] = "Schema mismatch"
 
 
 ERRORS_BY_CODE: dict[str, type[MlgateError]] = {
@@ -145,6 +122,9 @@ ERRORS_BY_CODE: dict[str, type[MlgateError]] = {
         PreconditionRequired,
         PermissionDenied,
         Unauthenticated,
+        Unavailable,
         GovernanceUnavailable,
+        AuditChainError,
+        DatabaseSchemaMismatch,
     )
 }

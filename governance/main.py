@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import offline
+from core.errors import PROBLEM_JSON, problem_details
 from governance import __version__
 from governance.api.deps import authorize, refuse_nul
-from governance.api.idempotency import Replay
 from governance.api.permissions import API_PREFIX, matrix_mismatches, required_role
 from governance.api.routes import api_router
 from governance.config import Settings, get_settings
@@ -25,10 +25,10 @@ from governance.errors import MlgateError
 from governance.migrations import upgrade as migrate
 from governance.services.resume import ResumeNotifier
 from governance.services.sweeper import ExpirySweeper
+from governance.store.idempotency import Replay
 
 __all__ = ["PROBLEM_JSON", "api_routes", "create_app", "problem"]
 
-PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("governance")
 
 _HTTP_CODES = {
@@ -45,23 +45,17 @@ _HTTP_CODES = {
 def problem(
     request: Request, status: int, code: str, title: str, detail: str, **extra: Any
 ) -> JSONResponse:
-    """An RFC 9457 problem-details response."""
-    body: dict[str, Any] = {
-        "type": f"urn:mlgate:problem:{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "instance": request.url.path,
-        **extra,
-    }
+    """An RFC 9457 problem-details response (the body from :func:`core.errors.problem_details`)."""
+    body = problem_details(
+        status=status, code=code, title=title, detail=detail, instance=request.url.path, **extra
+    )
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 async def _mlgate_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MlgateError)
-    return problem(request, exc.status, exc.code, exc.title, exc.message)
+    return problem(request, exc.status, exc.code, exc.title, exc.message, **exc.problem_extra())
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

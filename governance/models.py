@@ -153,6 +153,9 @@ class ModelVersion(ModelVersionBase, table=True):
     version: int
     trained_by: str = Field(foreign_key="principal.name")
     created_at: datetime = _ts()
+    # Legacy, no longer written: registration is idempotent through the idempotency
+    # records like every POST (governance.store.idempotency). Kept so that databases of
+    # earlier releases keep their rows; a later migration may drop them.
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=64)
 
@@ -284,7 +287,7 @@ class AuditEvent(SQLModel, table=True):
 
 
 # One row (id = 1): the newest audit event's seq and hash, moved in the same transaction
-# as every append (governance.services.audit); created by migration 0002.
+# as every append (governance.store.audit); created by migration 0002.
 audit_head = sa.Table(
     "audit_head",
     SQLModel.metadata,

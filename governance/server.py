@@ -1,4 +1,4 @@
-"""Run governance in-process: a real uvicorn server in a thread, and the first admin.
+"""Run governance in-process: a real uvicorn server in a thread.
 
 Used by the demo and the tests::
 
@@ -20,12 +20,9 @@ import httpx
 import uvicorn
 
 from governance.config import Settings
-from governance.db import create_db_engine
 from governance.main import create_app
-from governance.migrations import upgrade as migrate
-from governance.services import principals
 
-__all__ = ["RunningServer", "bootstrap_admin", "serve_in_thread"]
+__all__ = ["RunningServer", "serve_in_thread", "start_in_thread"]
 
 
 class RunningServer:
@@ -98,22 +95,3 @@ def serve_in_thread(
         yield running
     finally:
         running.stop()
-
-
-def bootstrap_admin(database_url: str, name: str = "admin") -> str:
-    """Create the first admin principal and return its token (shown once).
-
-    Creates the tables if needed; the creation is audited with actor ``system``.
-
-    Raises:
-        Conflict: a principal called ``name`` already exists.
-    """
-    engine = create_db_engine(database_url)
-    try:
-        migrate(engine)
-        from sqlmodel import Session
-
-        with Session(engine, expire_on_commit=False) as session:
-            return principals.bootstrap_admin(session, name=name).token
-    finally:
-        engine.dispose()

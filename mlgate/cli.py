@@ -18,13 +18,9 @@ from rich.table import Table
 
 import mlgate
 from core import offline
+from governance.cli import app as governance_app
 from mlgate.commands import stack as stack_commands
-from mlgate.commands.governance import (
-    audit_app,
-    governance_app,
-    lineage_command,
-    rollback_command,
-)
+from mlgate.commands.governance import audit_app, lineage_command, rollback_command
 from mlgate.commands.serve import serve as serve_command
 
 app = typer.Typer(

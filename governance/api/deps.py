@@ -18,17 +18,20 @@ from governance.errors import InvalidInput, PermissionDenied, PreconditionRequir
 from governance.models import Principal
 from governance.schemas import MAX_INT
 from governance.services.principals import authenticate
-from governance.services.resume import NOTIFIER_KEY
-from governance.services.uow import GovSession
+from governance.store.idempotency import IdempotencyContext, request_hash
+from governance.store.uow import Database
 
 __all__ = [
     "MAX_LIMIT",
     "CurrentPrincipal",
+    "DatabaseDep",
+    "IdempotencyDep",
     "IfMatchOptional",
     "IfMatchRequired",
     "Limit",
     "ModelVersionFilter",
     "Offset",
+    "PostDatabaseDep",
     "SeqNo",
     "SessionDep",
     "SettingsDep",
@@ -53,8 +56,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     thread, never blocking the loop; a committed session closes without a round trip.
     """
     engine: Engine = request.app.state.engine
-    session = GovSession(engine, expire_on_commit=False)
-    session.info[NOTIFIER_KEY] = getattr(request.app.state, "notifier", None)
+    session = Session(engine, expire_on_commit=False)
     try:
         yield session
     finally:
@@ -116,6 +118,60 @@ async def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def idempotency(
+    request: Request,
+    user: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="repeat a POST safely: the same key and body replay the first answer",
+        ),
+    ] = None,
+) -> IdempotencyContext | None:
+    """The ``Idempotency-Key`` of the current POST as a context (None: no key sent).
+
+    The rules — what is replayed, refused and stored — live with the records
+    (:mod:`governance.store.idempotency`); units of work opened on the request's
+    :class:`~governance.store.uow.Database` apply them.
+    """
+    if idempotency_key is None:
+        return None
+    route = request.scope.get("route")
+    raw = await request.body()
+    return IdempotencyContext(
+        principal=user.name,
+        key=idempotency_key,
+        method=request.method,
+        path=request.url.path,
+        request_hash=request_hash(request.method, request.url.path, raw),
+        default_status=getattr(route, "status_code", None) or 200,
+    )
+
+
+IdempotencyDep = Annotated[IdempotencyContext | None, Depends(idempotency)]
+
+
+async def get_database(request: Request, session: SessionDep) -> Database:
+    """The request's database for a service that writes (PUT, DELETE without a key)."""
+    return Database(session, notifier=getattr(request.app.state, "notifier", None))
+
+
+async def get_idempotent_database(
+    request: Request, session: SessionDep, idem: IdempotencyDep
+) -> Database:
+    """The request's database for a POST: its units of work honour ``Idempotency-Key``."""
+    notifier = getattr(request.app.state, "notifier", None)
+    return Database(session, notifier=notifier, idempotency=idem)
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+PostDatabaseDep = Annotated[Database, Depends(get_idempotent_database)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="rows to skip")]
 Version = Annotated[int, Path(ge=1, le=MAX_INT, description="version number")]

@@ -14,7 +14,7 @@ package and work from an installed wheel; no ``alembic.ini`` is needed.
 * a database created by an earlier release with ``create_all`` (the tables, but no
   ``alembic_version``) is adopted when its tables and columns are exactly the baseline's:
   it is stamped ``0001`` and upgraded from there. Anything else (some tables missing,
-  unknown columns) is refused with :class:`SchemaMismatch` naming the differences,
+  unknown columns) is refused with :class:`DatabaseSchemaMismatch` naming the differences,
   rather than guessed at.
 
 Developers create a new revision with the ``alembic`` command line and a config that
@@ -26,7 +26,6 @@ points ``script_location`` at this package, e.g.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -38,11 +37,10 @@ from sqlmodel import SQLModel
 
 from governance import models  # noqa: F401  (the tables register in SQLModel.metadata)
 from governance.db import create_db_engine
-from governance.errors import MlgateError
+from governance.errors import DatabaseSchemaMismatch
 
 __all__ = [
     "BASELINE",
-    "SchemaMismatch",
     "alembic_config",
     "current_revision",
     "head_revision",
@@ -54,14 +52,6 @@ BASELINE = "0001"
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 # Arbitrary but fixed key for pg_advisory_xact_lock: "mlg" + "migrate".
 MIGRATION_LOCK_KEY = 0x6D6C67_0B
-
-
-class SchemaMismatch(MlgateError):
-    """The database holds governance tables that no known revision explains."""
-
-    code: ClassVar[str] = "schema_mismatch"
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Schema mismatch"
 
 
 def target_metadata() -> MetaData:
@@ -102,7 +92,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to ``revision`` (default: the newest), safely and idempotently.
 
     Raises:
-        SchemaMismatch: the database has governance tables but no revision record, and
+        DatabaseSchemaMismatch: the database has governance tables but no revision record, and
             they are not exactly the baseline's.
     """
     with engine.begin() as connection:
@@ -141,7 +131,7 @@ def _adopt_unversioned(connection: Connection) -> None:
         problems += [f"{table}.{c} missing" for c in sorted(expected[table] - columns)]
         problems += [f"{table}.{c} unexpected" for c in sorted(columns - expected[table])]
     if problems:
-        raise SchemaMismatch(
+        raise DatabaseSchemaMismatch(
             "the governance database has tables but no migration record, and they differ "
             "from the first release's schema (" + "; ".join(problems) + "); "
             "restore a backup or migrate it by hand, then stamp it"

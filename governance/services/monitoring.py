@@ -2,76 +2,73 @@
 
 A result that breaches (Evidently says the dataset drifted, or the drift share is above
 the project policy's ``max_drift_share``) also appends a ``monitoring.alert`` event, in
-the same transaction, naming the model version and the drifted columns.
+the same unit of work, naming the model version and the drifted columns.
 """
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from governance.models import MonitoringResult, Principal
-from governance.schemas import MonitoringResultCreate, Policy
-from governance.services import audit
-from governance.services.pages import Page, page
-from governance.services.projects import get_project
-from governance.services.registry import get_model
+from governance.models import Principal
+from governance.schemas import MonitoringResultCreate, MonitoringResultPublic, Policy
+from governance.store import model_versions, projects
+from governance.store import monitoring as results
+from governance.store.pages import Page
+from governance.store.uow import Database
 
-__all__ = ["list_results", "record"]
+__all__ = ["breaches", "list_results", "record"]
 
 
 def record(
-    session: Session, *, actor: Principal, project: str, body: MonitoringResultCreate
-) -> MonitoringResult:
+    db: Database, *, actor: Principal, project: str, body: MonitoringResultCreate
+) -> MonitoringResultPublic:
     """Record one monitoring result.
 
     Raises:
         NotFound: no such project or model version.
     """
-    get_model(session, project, body.model_version)
-    policy = Policy.model_validate(get_project(session, project).policy)
-    row = MonitoringResult.model_validate(
-        body, update={"project": project, "created_by": actor.name}
-    )
-    session.add(row)
-    session.flush()
-    audit.append(
-        session,
-        actor.name,
-        "monitoring_result.recorded",
-        "monitoring_result",
-        str(row.id),
-        {
-            "project": project,
-            "model_version": body.model_version,
-            "kind": body.kind,
-            "drift_share": body.drift_share,
-            "dataset_drift": body.dataset_drift,
-            "drifted_columns": body.drifted_columns,
-        },
-    )
-    reasons = _breaches(body, policy)
-    if reasons:
-        audit.append(
-            session,
+    with db.unit_of_work() as uow:
+        model_versions.get(uow.session, project, body.model_version)
+        policy = Policy.model_validate(projects.get(uow.session, project).policy)
+        row = results.insert(uow.session, project=project, body=body, created_by=actor.name)
+        uow.audit(
             actor.name,
-            "monitoring.alert",
-            "model_version",
-            f"{project}@{body.model_version}",
+            "monitoring_result.recorded",
+            "monitoring_result",
+            str(row.id),
             {
                 "project": project,
                 "model_version": body.model_version,
-                "monitoring_result": row.id,
                 "kind": body.kind,
                 "drift_share": body.drift_share,
+                "dataset_drift": body.dataset_drift,
                 "drifted_columns": body.drifted_columns,
-                "reasons": reasons,
             },
         )
-    session.commit()
-    return row
+        reasons = breaches(body, policy)
+        if reasons:
+            uow.audit(
+                actor.name,
+                "monitoring.alert",
+                "model_version",
+                f"{project}@{body.model_version}",
+                {
+                    "project": project,
+                    "model_version": body.model_version,
+                    "monitoring_result": row.id,
+                    "kind": body.kind,
+                    "drift_share": body.drift_share,
+                    "drifted_columns": body.drifted_columns,
+                    "reasons": reasons,
+                },
+            )
+        answer = MonitoringResultPublic.model_validate(row)
+        uow.commit(answer)
+    return answer
 
 
-def _breaches(body: MonitoringResultCreate, policy: Policy) -> list[str]:
+def breaches(body: MonitoringResultCreate, policy: Policy) -> list[str]:
+    """Why a result breaches the project's limits (empty: it does not)."""
     reasons: list[str] = []
     if body.dataset_drift:
         reasons.append("dataset drift detected")
@@ -89,15 +86,14 @@ def list_results(
     dataset_drift: bool | None = None,
     limit: int,
     offset: int,
-) -> Page[MonitoringResult]:
+) -> Page[MonitoringResultPublic]:
     """A project's monitoring results, newest first, optionally filtered."""
-    get_project(session, project)
-    statement = select(MonitoringResult).where(MonitoringResult.project == project)
-    if model_version is not None:
-        statement = statement.where(MonitoringResult.model_version == model_version)
-    if dataset_drift is not None:
-        statement = statement.where(MonitoringResult.dataset_drift == dataset_drift)
-    statement = statement.order_by(
-        col(MonitoringResult.created_at).desc(), col(MonitoringResult.id).desc()
+    rows, total = results.list_of(
+        session,
+        project,
+        model_version=model_version,
+        dataset_drift=dataset_drift,
+        limit=limit,
+        offset=offset,
     )
-    return page(session, statement, limit=limit, offset=offset)
+    return [MonitoringResultPublic.model_validate(row) for row in rows], total

@@ -10,11 +10,9 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from governance.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
+from governance.errors import Conflict, PermissionDenied, Unauthenticated
 from governance.models import ApiToken, Principal, utcnow
 from governance.schemas import (
     ApiTokenPublic,
@@ -24,7 +22,8 @@ from governance.schemas import (
     Role,
     TokenCreated,
 )
-from governance.services import audit
+from governance.store import principals as principal_rows
+from governance.store.uow import Database, UnitOfWork
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -32,29 +31,11 @@ __all__ = [
     "bootstrap_admin",
     "create_principal",
     "create_token",
-    "get_principal",
     "hash_token",
     "revoke_token",
 ]
 
 TOKEN_PREFIX = "mlg_"
-_TOKENS: sa.Table = ApiToken.__table__  # type: ignore[attr-defined]
-_PRINCIPALS: sa.Table = Principal.__table__  # type: ignore[attr-defined]
-_AUTHENTICATE = (
-    sa.select(
-        _TOKENS.c.id.label("token_id"),
-        _TOKENS.c.revoked_at,
-        _TOKENS.c.expires_at,
-        _PRINCIPALS.c.id,
-        _PRINCIPALS.c.name,
-        _PRINCIPALS.c.role,
-        _PRINCIPALS.c.kind,
-        _PRINCIPALS.c.disabled,
-        _PRINCIPALS.c.created_at,
-    )
-    .join_from(_TOKENS, _PRINCIPALS, _PRINCIPALS.c.name == _TOKENS.c.principal)
-    .where(_TOKENS.c.token_hash == sa.bindparam("token_hash"))
-)
 _UNAUTHENTICATED = "missing, unknown, expired or revoked API token"
 
 
@@ -63,136 +44,119 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _new_token(session: Session, principal: str, ttl_days: float | None) -> tuple[str, ApiToken]:
+def _new_token(uow: UnitOfWork, principal: str, ttl_days: float | None) -> tuple[str, ApiToken]:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
-    row = ApiToken(
+    row = principal_rows.insert_token(
+        uow.session,
         principal=principal,
         token_hash=hash_token(token),
         prefix=token[:12],
         created_at=now,
         expires_at=None if ttl_days is None else now + timedelta(days=ttl_days),
     )
-    session.add(row)
-    session.flush()
     return token, row
 
 
-def get_principal(session: Session, name: str) -> Principal:
-    """The principal called ``name``.
-
-    Raises:
-        NotFound: no such principal.
-    """
-    principal = session.exec(select(Principal).where(Principal.name == name)).first()
-    if principal is None:
-        raise NotFound(f"principal {name} not found")
-    return principal
-
-
-def _insert_principal(
-    session: Session, actor: str, body: PrincipalCreate, ttl_days: float | None
+def _create(
+    db: Database, actor: str, body: PrincipalCreate, ttl_days: float | None
 ) -> PrincipalCreated:
-    if session.exec(select(Principal).where(Principal.name == body.name)).first() is not None:
-        raise Conflict(f"principal {body.name} already exists")
-    principal = Principal.model_validate(body)
-    session.add(principal)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent creation won the race
-        raise Conflict(f"principal {body.name} already exists") from exc
-    token, row = _new_token(session, principal.name, ttl_days)
-    audit.append(
-        session,
-        actor,
-        "principal.created",
-        "principal",
-        principal.name,
-        {"role": principal.role.value, "kind": principal.kind.value, "token_id": row.id},
-    )
-    session.commit()
-    return PrincipalCreated(
-        principal=PrincipalPublic.model_validate(principal),
-        token=token,
-        token_info=ApiTokenPublic.model_validate(row),
-    )
+    with db.unit_of_work() as uow:
+        principal = principal_rows.insert(uow.session, body)
+        token, row = _new_token(uow, principal.name, ttl_days)
+        uow.audit(
+            actor,
+            "principal.created",
+            "principal",
+            principal.name,
+            {"role": principal.role.value, "kind": principal.kind.value, "token_id": row.id},
+        )
+        answer = PrincipalCreated(
+            principal=PrincipalPublic.model_validate(principal),
+            token=token,
+            token_info=ApiTokenPublic.model_validate(row),
+        )
+        uow.commit(answer)
+    return answer
 
 
 def create_principal(
-    session: Session, *, actor: Principal, body: PrincipalCreate, ttl_days: float | None = None
+    db: Database, *, actor: Principal, body: PrincipalCreate, ttl_days: float | None = None
 ) -> PrincipalCreated:
     """Create a principal and its first token (returned once).
 
     Raises:
         Conflict: a principal of that name exists.
     """
-    return _insert_principal(session, actor.name, body, ttl_days)
+    return _create(db, actor.name, body, ttl_days)
 
 
 def bootstrap_admin(
-    session: Session, *, name: str = "admin", ttl_days: float | None = None
+    db: Database, *, name: str = "admin", ttl_days: float | None = None
 ) -> PrincipalCreated:
     """Create the first admin (the equivalent of ``createsuperuser``), audited as ``system``.
 
     Raises:
         Conflict: a principal called ``name`` already exists.
     """
-    body = PrincipalCreate(name=name, role=Role.admin)
-    return _insert_principal(session, "system", body, ttl_days)
+    return _create(db, "system", PrincipalCreate(name=name, role=Role.admin), ttl_days)
 
 
 def create_token(
-    session: Session, *, actor: Principal, name: str, ttl_days: float | None = None
+    db: Database, *, actor: Principal, name: str, ttl_days: float | None = None
 ) -> TokenCreated:
     """Issue another token for principal ``name`` (returned once).
 
     Raises:
         NotFound: no such principal.
     """
-    principal = get_principal(session, name)
-    token, row = _new_token(session, principal.name, ttl_days)
-    audit.append(
-        session,
-        actor.name,
-        "api_token.created",
-        "api_token",
-        str(row.id),
-        {"principal": principal.name, "prefix": row.prefix},
-    )
-    session.commit()
-    return TokenCreated(token=token, info=ApiTokenPublic.model_validate(row))
+    with db.unit_of_work() as uow:
+        principal = principal_rows.get(uow.session, name)
+        token, row = _new_token(uow, principal.name, ttl_days)
+        uow.audit(
+            actor.name,
+            "api_token.created",
+            "api_token",
+            str(row.id),
+            {"principal": principal.name, "prefix": row.prefix},
+        )
+        answer = TokenCreated(token=token, info=ApiTokenPublic.model_validate(row))
+        uow.commit(answer)
+    return answer
 
 
-def revoke_token(session: Session, *, actor: Principal, token_id: int) -> ApiTokenPublic:
+def revoke_token(db: Database, *, actor: Principal, token_id: int) -> ApiTokenPublic:
     """Revoke a token. Admins may revoke any token, others only their own.
 
     Raises:
-        NotFound: no such token (or not the caller's).
+        NotFound: no such token.
+        PermissionDenied: another principal's token, and the caller is no admin.
         Conflict: already revoked.
     """
-    row = session.get(ApiToken, token_id)
-    if row is None:
-        raise NotFound(f"api token {token_id} not found")
-    if row.principal != actor.name and not actor.role.allows(Role.admin):
-        raise PermissionDenied(f"{actor.name} may not revoke api token {token_id} of another")
-    if row.revoked_at is not None:
-        raise Conflict(f"api token {token_id} is already revoked")
-    row.revoked_at = utcnow()
-    session.add(row)
-    audit.append(
-        session,
-        actor.name,
-        "api_token.revoked",
-        "api_token",
-        str(token_id),
-        {"principal": row.principal, "prefix": row.prefix},
-    )
-    session.commit()
-    return ApiTokenPublic.model_validate(row)
+    with db.unit_of_work() as uow:
+        row = principal_rows.get_token(uow.session, token_id)
+        if row.principal != actor.name and not actor.role.allows(Role.admin):
+            raise PermissionDenied(f"{actor.name} may not revoke api token {token_id} of another")
+        if row.revoked_at is not None:
+            raise Conflict(f"api token {token_id} is already revoked")
+        row.revoked_at = utcnow()
+        principal_rows.save_token(uow.session, row)
+        uow.audit(
+            actor.name,
+            "api_token.revoked",
+            "api_token",
+            str(token_id),
+            {"principal": row.principal, "prefix": row.prefix},
+        )
+        answer = ApiTokenPublic.model_validate(row)
+        uow.commit(answer)
+    return answer
 
 
 def authenticate(session: Session, token: str | None) -> Principal:
     """The principal a bearer token belongs to.
+
+    No cache: a revocation or a disabled principal takes effect on the next request.
 
     Raises:
         Unauthenticated: no token, or an unknown, expired or revoked one, or a disabled
@@ -200,10 +164,7 @@ def authenticate(session: Session, token: str | None) -> Principal:
     """
     if not token or not token.startswith(TOKEN_PREFIX):
         raise Unauthenticated(_UNAUTHENTICATED)
-    # One round trip, a Core statement (it runs on every request): the token and its
-    # principal. No cache, so a revocation or a disabled principal takes effect on the
-    # next request.
-    row = session.connection().execute(_AUTHENTICATE, {"token_hash": hash_token(token)}).first()
+    row = principal_rows.find_token(session, hash_token(token))
     if row is None or row.revoked_at is not None:
         raise Unauthenticated(_UNAUTHENTICATED)
     if row.expires_at is not None and row.expires_at <= utcnow():

@@ -21,16 +21,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from governance.models import PromotionRequest
-from governance.services import audit
-from governance.services.uow import GovSession, after_commit
+from governance.store.uow import Database, UnitOfWork
 
-__all__ = ["NOTIFIER_KEY", "ResumeNotifier", "resume_after_commit"]
+__all__ = ["ResumeNotifier", "resume_after_commit"]
 
 log = logging.getLogger("governance")
-NOTIFIER_KEY = "resume_notifier"
 _BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
 _TIMEOUT = 10.0
 
@@ -71,12 +68,15 @@ class ResumeNotifier:
         action = "promotion_request.resume_sent" if ok else "promotion_request.resume_failed"
         if not ok:
             log.warning("resume of flow run %s for request %s failed", flow_run_id, request_id)
+        db = Database.open(self._engine)
         try:
-            with GovSession(self._engine, expire_on_commit=False) as session:
-                audit.append(session, "system", action, "promotion_request", str(request_id), facts)
-                session.commit()
+            with db.unit_of_work() as uow:
+                uow.audit("system", action, "promotion_request", str(request_id), facts)
+                uow.commit()
         except Exception:
             log.exception("could not record the resume outcome of request %s", request_id)
+        finally:
+            db.close()
 
     def _post(self, request_id: uuid.UUID, flow_run_id: uuid.UUID, facts: dict[str, Any]) -> bool:
         url = f"{self._url}/flow_runs/{flow_run_id}/resume"
@@ -101,17 +101,13 @@ class ResumeNotifier:
         return False
 
 
-def resume_after_commit(session: Session, request: PromotionRequest) -> None:
-    """Once the session commits, resume the flow run waiting on ``request`` (if any)."""
+def resume_after_commit(uow: UnitOfWork, request: PromotionRequest) -> None:
+    """Once ``uow`` commits, resume the flow run waiting on ``request`` (if any)."""
     if request.flow_run_id is None:
         return
-    notifier: ResumeNotifier | None = session.info.get(NOTIFIER_KEY)
+    notifier = uow.notifier
     if notifier is None:
         log.warning("no resume notifier: flow run of request %s is not resumed", request.id)
         return
     request_id, flow_run_id, status = request.id, request.flow_run_id, request.status.value
-    after_commit(session, lambda: _submit(notifier, request_id, flow_run_id, status))
-
-
-def _submit(notifier: ResumeNotifier, request_id: uuid.UUID, run: uuid.UUID, status: str) -> None:
-    notifier.submit(request_id, run, status)
+    uow.after_commit(lambda: notifier.submit(request_id, flow_run_id, status))

@@ -10,11 +10,10 @@ keeps every assignment.
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from governance.errors import Conflict, NotFound
-from governance.models import Principal, StageAssignment, utcnow
+from governance.models import Principal, utcnow
 from governance.schemas import (
     ModelVersionPublic,
     RollbackCreate,
@@ -23,22 +22,11 @@ from governance.schemas import (
     StageAssignmentPublic,
     StageCurrentPublic,
 )
-from governance.services import audit
-from governance.services.pages import Page, page
-from governance.services.projects import get_project, lock_project
-from governance.services.registry import get_model
+from governance.store import model_versions, projects, stages
+from governance.store.pages import Page
+from governance.store.uow import Database
 
 __all__ = ["current", "history", "rollback"]
-
-
-def _current_row(session: Session, project: str, stage: Stage) -> StageAssignment | None:
-    return session.exec(
-        select(StageAssignment).where(
-            StageAssignment.project == project,
-            StageAssignment.stage == stage,
-            col(StageAssignment.ended_at).is_(None),
-        )
-    ).first()
 
 
 def current(session: Session, project: str, stage: Stage) -> StageCurrentPublic:
@@ -47,11 +35,11 @@ def current(session: Session, project: str, stage: Stage) -> StageCurrentPublic:
     Raises:
         NotFound: no such project, or nothing holds the stage.
     """
-    get_project(session, project)
-    row = _current_row(session, project, stage)
+    projects.get(session, project)
+    row = stages.current(session, project, stage)
     if row is None:
         raise NotFound(f"no model version of project {project} is in {stage.value}")
-    model = get_model(session, project, row.model_version)
+    model = model_versions.get(session, project, row.model_version)
     return StageCurrentPublic(
         **StageAssignmentPublic.model_validate(row).model_dump(),
         model=ModelVersionPublic.model_validate(model),
@@ -66,105 +54,85 @@ def history(
     model_version: int | None = None,
     limit: int,
     offset: int,
-) -> Page[StageAssignment]:
+) -> Page[StageAssignmentPublic]:
     """Assignments of a project (optionally of one stage or model), newest first."""
-    get_project(session, project)
-    statement = select(StageAssignment).where(StageAssignment.project == project)
-    if stage is not None:
-        statement = statement.where(StageAssignment.stage == stage)
-    if model_version is not None:
-        statement = statement.where(StageAssignment.model_version == model_version)
-    statement = statement.order_by(
-        col(StageAssignment.assigned_at).desc(), col(StageAssignment.id).desc()
+    rows, total = stages.history(
+        session, project, stage=stage, model_version=model_version, limit=limit, offset=offset
     )
-    return page(session, statement, limit=limit, offset=offset)
-
-
-def _previous(session: Session, now_holding: StageAssignment) -> StageAssignment | None:
-    # A restored assignment stands for the one it restored: walk back from that one.
-    origin = now_holding
-    while origin.restores_id is not None:
-        restored = session.get(StageAssignment, origin.restores_id)
-        if restored is None:  # pragma: no cover  (a foreign key keeps it)
-            break
-        origin = restored
-    return session.exec(
-        select(StageAssignment)
-        .where(
-            StageAssignment.project == origin.project,
-            StageAssignment.stage == origin.stage,
-            col(StageAssignment.id) < origin.id,
-        )
-        .order_by(col(StageAssignment.id).desc())
-        .limit(1)
-    ).first()
+    return [StageAssignmentPublic.model_validate(row) for row in rows], total
 
 
 def rollback(
-    session: Session, *, actor: Principal, project: str, stage: Stage, body: RollbackCreate
+    db: Database, *, actor: Principal, project: str, stage: Stage, body: RollbackCreate
 ) -> RollbackPublic:
     """Give ``stage`` back to the model version that held it before the current one.
 
     Raises:
         NotFound: no such project.
-        Conflict: nothing holds the stage, or nothing held it before the current model.
+        Conflict: nothing holds the stage, or nothing held it before the current model,
+            or the stage changed concurrently.
     """
-    lock_project(session, project)
-    holding = _current_row(session, project, stage)
-    if holding is None:
-        raise Conflict(
-            f"nothing to roll back: no model version of project {project} is in {stage.value}"
+    with db.unit_of_work() as uow:
+        projects.lock(uow.session, project)
+        holding = stages.current(uow.session, project, stage)
+        if holding is None:
+            raise Conflict(
+                f"nothing to roll back: no model version of project {project} is in {stage.value}"
+            )
+        target = stages.previous(uow.session, holding)
+        if target is None:
+            raise Conflict(
+                f"nothing to roll back to: model version {project}@{holding.model_version} "
+                f"is the first to hold {stage.value}"
+            )
+        now = utcnow()
+        holding.ended_at = now
+        holding.ended_reason = "rolled_back"
+        stages.save(uow.session, holding)
+        restored_id = stages.insert(
+            uow.session,
+            project=project,
+            model_version=target.model_version,
+            stage=stage,
+            assigned_by=actor.name,
+            request_id=target.request_id,
+            restores_id=target.id,
+            assigned_at=now,
         )
-    target = _previous(session, holding)
-    if target is None:
-        raise Conflict(
-            f"nothing to roll back to: model version {project}@{holding.model_version} is the "
-            f"first to hold {stage.value}"
+        uow.audit(
+            actor.name,
+            "stage.rolled_back",
+            "stage_assignment",
+            str(restored_id),
+            {
+                "project": project,
+                "stage": stage.value,
+                "from_model_version": holding.model_version,
+                "to_model_version": target.model_version,
+                "ended_assignment": holding.id,
+                "restores_assignment": target.id,
+                "comment": body.comment,
+            },
         )
-    now = utcnow()
-    holding.ended_at = now
-    holding.ended_reason = "rolled_back"
-    session.add(holding)
-    session.flush()
-    restored = StageAssignment(
-        project=project,
-        model_version=target.model_version,
-        stage=stage,
-        assigned_by=actor.name,
-        request_id=target.request_id,
-        restores_id=target.id,
-        assigned_at=now,
-    )
-    session.add(restored)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # the partial unique index caught a race
-        session.rollback()
-        raise Conflict(
-            f"stage {stage.value} of project {project} changed concurrently; retry"
-        ) from exc
-    audit.append(
-        session,
-        actor.name,
-        "stage.rolled_back",
-        "stage_assignment",
-        str(restored.id),
-        {
-            "project": project,
-            "stage": stage.value,
-            "from_model_version": holding.model_version,
-            "to_model_version": target.model_version,
-            "ended_assignment": holding.id,
-            "restores_assignment": target.id,
-            "comment": body.comment,
-        },
-    )
-    session.commit()
-    return RollbackPublic(
-        project=project,
-        stage=stage,
-        from_model_version=holding.model_version,
-        to_model_version=target.model_version,
-        ended=StageAssignmentPublic.model_validate(holding),
-        current=StageAssignmentPublic.model_validate(restored),
-    )
+        restored = StageAssignmentPublic(
+            id=restored_id,
+            project=project,
+            model_version=target.model_version,
+            stage=stage,
+            assigned_by=actor.name,
+            request_id=target.request_id,
+            restores_id=target.id,
+            assigned_at=now,
+            ended_at=None,
+            ended_reason=None,
+        )
+        answer = RollbackPublic(
+            project=project,
+            stage=stage,
+            from_model_version=holding.model_version,
+            to_model_version=target.model_version,
+            ended=StageAssignmentPublic.model_validate(holding),
+            current=restored,
+        )
+        uow.commit(answer)
+    return answer

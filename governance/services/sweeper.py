@@ -13,12 +13,13 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
-from governance.models import IdempotencyRecord, utcnow
+from governance.models import utcnow
 from governance.services import approvals
-from governance.services.resume import NOTIFIER_KEY, ResumeNotifier
-from governance.services.uow import GovSession
+from governance.services.resume import ResumeNotifier
+from governance.store import idempotency
+from governance.store.uow import Database
 
 __all__ = ["ExpirySweeper"]
 
@@ -55,24 +56,22 @@ class ExpirySweeper:
 
     def sweep_once(self) -> int:
         """Expire what is overdue now; returns how many requests were expired."""
-        with GovSession(self._engine, expire_on_commit=False) as session:
-            session.info[NOTIFIER_KEY] = self._notifier
-            try:
-                return len(approvals.expire_overdue(session))
-            except Exception:
-                session.rollback()
-                raise
+        db = Database.open(self._engine, self._notifier)
+        try:
+            return len(approvals.expire_overdue(db))
+        finally:
+            db.close()
 
     def purge_idempotency(self) -> int:
         """Forget idempotent answers older than the retention; returns how many."""
-        cutoff = utcnow() - self._retention
-        with GovSession(self._engine) as session:
-            statement = delete(IdempotencyRecord).where(
-                IdempotencyRecord.created_at < cutoff  # type: ignore[arg-type]
-            )
-            result = session.execute(statement)
-            session.commit()
-            return int(getattr(result, "rowcount", 0) or 0)
+        db = Database.open(self._engine)
+        try:
+            with db.unit_of_work() as uow:
+                purged = idempotency.purge_before(uow.session, utcnow() - self._retention)
+                uow.commit()
+            return purged
+        finally:
+            db.close()
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):

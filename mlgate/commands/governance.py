@@ -1,13 +1,11 @@
-"""CLI commands for the governance service and its audit trail.
+"""CLI commands that speak to governance through its HTTP client.
 
-``governance_app``: ``serve`` (run the API under uvicorn), ``init`` (create the first
-admin and print its token once) and ``grant-service-role`` (PostgreSQL: the service's
-own role, unable to rewrite the trail). ``audit_app``: ``verify`` and ``export``. The
+``audit_app``: ``verify`` (over the API, or an export offline) and ``export``; the
 top-level ``rollback`` and ``lineage`` commands (:func:`rollback_command`,
-:func:`lineage_command`) are mounted by :mod:`mlgate.cli`. The audit and top-level
-commands go through the client, configured by ``MLGATE_GOVERNANCE_URL`` (or
-``MLGATE_URL``) and ``MLGATE_TOKEN``; the ``governance_app`` ones use the database
-(``MLGATE_DATABASE_URL``) directly.
+:func:`lineage_command`). :mod:`mlgate.cli` mounts them. The client is configured by
+``MLGATE_GOVERNANCE_URL`` (or ``MLGATE_URL``) and ``MLGATE_TOKEN``. Running the service
+and administering its database are governance's own commands (:mod:`governance.cli`,
+mounted as ``mlgate governance``).
 """
 
 from __future__ import annotations
@@ -25,88 +23,15 @@ from rich.table import Table
 from governance.errors import MlgateError
 
 if TYPE_CHECKING:
+    from governance.chain import Head
     from governance.schemas import ModelLineage, VerifyResult
-    from governance.services.audit import Head
 
-governance_app = typer.Typer(help="Run and set up the governance service.", no_args_is_help=True)
 audit_app = typer.Typer(
     help="Check and export the tamper-evident audit trail.", no_args_is_help=True
 )
 
 console = Console()
 err = Console(stderr=True)
-
-
-@governance_app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
-) -> None:
-    """Serve the governance API (database from MLGATE_DATABASE_URL)."""
-    import uvicorn
-
-    from governance.config import get_settings
-    from governance.main import create_app
-
-    app = create_app(get_settings())
-    console.print(f"governance listening on http://{host}:{port} (OpenAPI at /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
-
-
-@governance_app.command()
-def init(
-    admin: Annotated[str, typer.Option(help="name of the first admin principal")] = "admin",
-) -> None:
-    """Create the tables and the first admin; print its API token (shown only this once)."""
-    from governance.config import get_settings
-    from governance.server import bootstrap_admin
-
-    try:
-        token = bootstrap_admin(get_settings().database_url, name=admin)
-    except MlgateError as exc:
-        err.print(f"[red]error[/red] {exc.code}: {exc}")
-        raise typer.Exit(1) from exc
-    err.print(f"admin [bold]{admin}[/bold] created; its token is shown only this once:")
-    # The token alone on stdout, so scripts can capture it: MLGATE_TOKEN=$(mlgate … init)
-    typer.echo(token)
-
-
-@governance_app.command("grant-service-role")
-def grant_service_role_command(
-    role: Annotated[
-        str, typer.Argument(help="an existing PostgreSQL role the service will log in as")
-    ],
-) -> None:
-    """PostgreSQL: bring the schema up to date as its owner, then grant ROLE what the
-    service needs and no way to rewrite the audit trail.
-
-    Connects with MLGATE_DATABASE_URL as the tables' owner. ROLE gets SELECT and INSERT
-    on the audit events (no UPDATE, DELETE or TRUNCATE) and read/write on the rest; run
-    the service as ROLE. Run this again after every upgrade: new tables need grants.
-    """
-    from sqlalchemy.exc import DBAPIError
-
-    from governance.config import get_settings
-    from governance.db import create_db_engine, grant_service_role
-    from governance.migrations import upgrade as migrate
-
-    engine = create_db_engine(get_settings().database_url)
-    try:
-        migrate(engine)
-        grant_service_role(engine, role)
-    except MlgateError as exc:
-        err.print(f"[red]error[/red] {exc.code}: {exc}")
-        raise typer.Exit(1) from exc
-    except DBAPIError as exc:  # e.g. the role does not exist
-        reason = str(exc.orig).strip().splitlines()[0]
-        err.print(f"[red]error[/red] cannot grant {escape(role)}: {escape(reason)}")
-        raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
-    console.print(
-        f"granted [bold]{escape(role)}[/bold]: read/write on governance tables, "
-        "SELECT and INSERT only on the audit trail"
-    )
 
 
 @audit_app.command()
@@ -129,10 +54,10 @@ def verify(
     On success it prints the chain head (SEQ:HASH): keep it outside the database and pass
     it back with --expect-head to catch a history rewritten wholesale.
     """
-    from governance.services import audit
+    from governance.chain import parse_head
 
     try:
-        pinned = audit.parse_head(expect_head) if expect_head else None
+        pinned = parse_head(expect_head) if expect_head else None
         if file is not None:
             result, head = _verify_file(file, pinned)
         else:
@@ -151,23 +76,23 @@ def verify(
 
 
 def _verify_file(path: Path, pinned: Head | None) -> tuple[VerifyResult, str]:
+    from governance.chain import GENESIS_HASH, verify_records
     from governance.errors import InvalidInput
-    from governance.services import audit
 
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
         records = [json.loads(line) for line in lines if line.strip()]
     except (OSError, ValueError) as exc:
         raise InvalidInput(f"cannot read audit export {path}: {exc}") from exc
-    result = audit.verify_records(records, expect_head=pinned)
-    last = records[-1] if records else {"seq": 0, "hash": audit.GENESIS_HASH}
+    result = verify_records(records, expect_head=pinned)
+    last = records[-1] if records else {"seq": 0, "hash": GENESIS_HASH}
     return result, f"{last['seq']}:{last['hash']}"
 
 
 def _verify_server(pinned: Head | None) -> tuple[VerifyResult, str]:
+    from governance.chain import GENESIS_HASH
     from governance.client import GovernanceClient
     from governance.schemas import BrokenLink
-    from governance.services import audit
 
     with GovernanceClient.from_env() as client:
         result = client.verify_audit()
@@ -175,7 +100,7 @@ def _verify_server(pinned: Head | None) -> tuple[VerifyResult, str]:
             return result, ""
         seq = result.events_checked
         tail = client.audit_events(after_seq=seq - 1, limit=1) if seq else []
-        head = f"{tail[0].seq}:{tail[0].hash}" if tail else f"0:{audit.GENESIS_HASH}"
+        head = f"{tail[0].seq}:{tail[0].hash}" if tail else f"0:{GENESIS_HASH}"
         if pinned is not None and pinned.seq > 0:
             found = client.audit_events(after_seq=pinned.seq - 1, limit=1)
             if not found or found[0].seq != pinned.seq:

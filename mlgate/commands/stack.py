@@ -274,10 +274,10 @@ def ensure_tokens(directory: Path, governance_url: str) -> dict[str, str]:
     Created on a fresh governance database only; an existing database keeps its
     principals and the flows use ``MLGATE_TOKEN`` from the environment instead.
     """
+    from governance.admin import bootstrap_admin
     from governance.client import GovernanceClient
     from governance.config import get_settings
     from governance.errors import Conflict
-    from governance.server import bootstrap_admin
 
     file = directory / TOKENS_FILE
     if file.exists():

@@ -41,8 +41,8 @@ class ApprovalTrail:
 
 def _credentials(path: Path, database_url: str) -> dict[str, str]:
     """Tokens of the demo's principals, created on the first run and kept (mode 0600)."""
+    from governance.admin import bootstrap_admin
     from governance.client import GovernanceClient  # noqa: F401  (import check only)
-    from governance.server import bootstrap_admin
 
     if path.exists():
         return dict(json.loads(path.read_text()))

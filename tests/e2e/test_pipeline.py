@@ -75,7 +75,8 @@ def test_demo_pipeline_reaches_production_under_governance(tmp_path: Path) -> No
 def test_contract_violation_stops_the_pipeline_and_registers_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from governance.server import bootstrap_admin, serve_in_thread
+    from governance.admin import bootstrap_admin
+    from governance.server import serve_in_thread
 
     frame = demo_data.make_applications(2_000)
     frame.loc[[3, 17, 400], "age"] = [250, -4, 130]

@@ -30,8 +30,9 @@ from connectors.sources import open_source
 from connectors.vault import current_resolver
 from core.spec import load_spec
 from flows.pipeline import PipelineParams, pipeline
+from governance.admin import bootstrap_admin
 from governance.client import GovernanceClient
-from governance.server import bootstrap_admin, serve_in_thread
+from governance.server import serve_in_thread
 from mlgate.demo import data as demo_data
 from mlgate.demo.run import SPEC_FILE
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from govtest import Gov, rand
 
+from governance.admin import bootstrap_admin
 from governance.client import GovernanceClient
 from governance.config import get_settings
-from governance.server import bootstrap_admin, serve_in_thread
+from governance.server import serve_in_thread
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from govtest import Gov, make_project, rand, register_model
 
+from governance.admin import bootstrap_admin
 from governance.client import GovernanceClient
 from governance.errors import Conflict
-from governance.server import bootstrap_admin, serve_in_thread
+from governance.server import serve_in_thread
 
 pytestmark = pytest.mark.postgres
 

@@ -23,9 +23,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from governance.admin import bootstrap_admin
 from governance.config import Settings
 from governance.main import create_app
-from governance.server import bootstrap_admin
 
 CHECKS = [
     not_a_server_error,

@@ -19,9 +19,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from governance.db import create_db_engine
+from governance.errors import DatabaseSchemaMismatch
 from governance.migrations import (
     BASELINE,
-    SchemaMismatch,
     current_revision,
     downgrade,
     head_revision,
@@ -131,5 +131,5 @@ def test_an_unknown_unversioned_schema_is_refused(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE alembic_version"))
         conn.execute(sa.text("DROP TABLE monitoring_result"))
-    with pytest.raises(SchemaMismatch, match="table monitoring_result missing"):
+    with pytest.raises(DatabaseSchemaMismatch, match="table monitoring_result missing"):
         migrate(engine)

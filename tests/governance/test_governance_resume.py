@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 from govtest import Gov, make_project, rand
 
+from governance.admin import bootstrap_admin
 from governance.client import GovernanceClient
-from governance.server import bootstrap_admin, serve_in_thread
+from governance.server import serve_in_thread
 
 
 @dataclass

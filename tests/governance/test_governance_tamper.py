@@ -23,10 +23,12 @@ import sqlalchemy as sa
 from govtest import Gov, make_project, rand, triggers_bypassed
 from sqlmodel import Session
 
+from governance import chain
+from governance.admin import bootstrap_admin
 from governance.client import GovernanceClient
 from governance.db import create_db_engine
 from governance.models import AuditEvent, audit_head
-from governance.server import bootstrap_admin, serve_in_thread
+from governance.server import serve_in_thread
 from governance.services import audit
 
 PG_ADMIN = "host=127.0.0.1 user=postgres dbname=test"
@@ -180,7 +182,7 @@ def test_a_forged_event_after_the_tail_is_named(trail: Trail) -> None:
         "payload": {"stage": "production"},
         "prev_hash": last["hash"],
     }
-    forged = {**fields, "hash": audit.event_hash(**fields)}
+    forged = {**fields, "hash": chain.event_hash(**fields)}
     seq, reason = _tamper(trail, lambda c: c.execute(EVENTS.insert(), [forged]))
     assert seq == last["seq"] + 1
     assert "beyond the chain head" in reason
@@ -190,14 +192,14 @@ def test_a_replaced_event_breaks_the_next_link(trail: Trail) -> None:
     target = trail.rows[4]
     fields = {k: target[k] for k in target if k != "hash"}
     fields["actor"] = "mallory"
-    rehashed = audit.event_hash(**fields)  # consistent with itself, not with its successor
+    rehashed = chain.event_hash(**fields)  # consistent with itself, not with its successor
     seq, reason = _tamper(trail, _update(target["seq"], actor="mallory", hash=rehashed))
     assert seq == target["seq"] + 1
     assert f"event {target['seq']} replaced or forged" in reason
 
 
 def test_a_consistent_rewrite_is_caught_by_the_pinned_head(trail: Trail) -> None:
-    pinned = audit.Head(trail.head["seq"], trail.head["hash"])
+    pinned = chain.Head(trail.head["seq"], trail.head["hash"])
     # Rewrite the whole history from event 2 on, recomputing every hash and the head:
     # what a superuser can do undetected inside the database.
     rewritten: list[dict[str, Any]] = []
@@ -207,7 +209,7 @@ def test_a_consistent_rewrite_is_caught_by_the_pinned_head(trail: Trail) -> None
         fields["prev_hash"] = prev
         if row["seq"] == 2:
             fields["actor"] = "mallory"
-        prev = audit.event_hash(**fields)
+        prev = chain.event_hash(**fields)
         rewritten.append({**fields, "hash": prev})
 
     def rewrite(conn: sa.Connection) -> None:
@@ -225,12 +227,12 @@ def test_a_consistent_rewrite_is_caught_by_the_pinned_head(trail: Trail) -> None
 
 def test_an_export_verifies_offline_and_its_tampering_is_named(trail: Trail) -> None:
     exported = [e.model_dump(mode="json") for e in trail.gov.admin.audit_events()]
-    head = audit.Head(exported[-1]["seq"], exported[-1]["hash"])
-    assert audit.verify_records(exported, expect_head=head).ok
+    head = chain.Head(exported[-1]["seq"], exported[-1]["hash"])
+    assert chain.verify_records(exported, expect_head=head).ok
     exported[2]["payload"] = {"tampered": True}
-    broken = audit.verify_records(exported).first_broken
+    broken = chain.verify_records(exported).first_broken
     assert broken is not None and broken.seq == exported[2]["seq"]
-    assert not audit.verify_records(exported[:-1], expect_head=head).ok  # cut short
+    assert not chain.verify_records(exported[:-1], expect_head=head).ok  # cut short
 
 
 def test_the_service_connection_cannot_rewrite_the_trail(trail: Trail) -> None:
@@ -263,8 +265,8 @@ def test_a_granted_service_role_runs_the_service_but_cannot_tamper(
 ) -> None:
     from typer.testing import CliRunner
 
+    from governance.cli import app as governance_app
     from governance.config import get_settings
-    from mlgate.commands.governance import governance_app
 
     role = f"mlgate_svc_{secrets.token_hex(4)}"
     for name in _pg_database(request):

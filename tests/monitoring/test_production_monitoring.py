@@ -22,8 +22,9 @@ from connectors.store import LocalArtifactStore
 from core.spec import ProjectSpec, load_spec
 from flows.monitor import MonitorParams, run_monitoring
 from flows.train import make_candidate
+from governance.admin import bootstrap_admin
 from governance.client import GovernanceClient
-from governance.server import bootstrap_admin, serve_in_thread
+from governance.server import serve_in_thread
 from mlgate.demo.data import DRIFTED_FEATURES, make_applications, make_current_batch
 from mlgate.demo.run import SPEC_FILE
 from monitoring.actuals import ActualsError, ingest_actuals

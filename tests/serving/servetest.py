@@ -26,8 +26,9 @@ from demo_factories import applications
 from connectors.store import LocalArtifactStore
 from core.spec import ProjectSpec, load_spec
 from flows.train import make_candidate
+from governance.admin import bootstrap_admin
 from governance.client import GovernanceClient
-from governance.server import RunningServer, bootstrap_admin, start_in_thread
+from governance.server import RunningServer, start_in_thread
 from mlgate.demo.run import SPEC_FILE
 from scoring import model_format
 from serving.app import create_app

@@ -16,7 +16,7 @@ from governance.api.deps import (
 )
 from governance.api.permissions import API_PREFIX
 from governance.schemas import AuditEventPublic, VerifyResult
-from governance.services import audit, audit_query
+from governance.services import audit
 
 router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])
 
@@ -35,7 +35,7 @@ def list_events(
     offset: Offset = 0,
 ) -> list[AuditEventPublic]:
     """Events in chain order, filtered (``X-Total-Count``: how many match)."""
-    rows, total = audit_query.search_events(
+    rows, total = audit.search_events(
         session,
         after_seq=after_seq,
         action=action,
@@ -46,7 +46,7 @@ def list_events(
         offset=offset,
     )
     set_total(response, total)
-    return [AuditEventPublic.model_validate(row) for row in rows]
+    return rows
 
 
 @router.get("/verify")

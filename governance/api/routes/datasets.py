@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 
 from governance.api.deps import (
     CurrentPrincipal,
     Limit,
     Offset,
+    PostDatabaseDep,
     SessionDep,
     Version,
     set_total,
 )
-from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.schemas import (
     DatasetVersionCreate,
@@ -30,19 +31,16 @@ async def register_dataset(
     project: str,
     body: DatasetVersionCreate,
     response: Response,
-    session: SessionDep,
+    db: PostDatabaseDep,
     user: CurrentPrincipal,
-    idem: IdempotencyDep,
 ) -> DatasetVersionPublic:
     """Register a dataset version (201), or return the one with the same content hash (200)."""
-
-    def work() -> DatasetVersionPublic:
-        row, created = registry.register_dataset(session, actor=user, project=project, body=body)
-        if not created:
-            response.status_code = 200
-        return DatasetVersionPublic.model_validate(row)
-
-    return await idem.respond(session, user, response, work)
+    public, created = await run_in_threadpool(
+        registry.register_dataset, db, actor=user, project=project, body=body
+    )
+    if not created:
+        response.status_code = 200
+    return public
 
 
 @router.get("")
@@ -60,7 +58,7 @@ def list_datasets(
         session, project, validation_status=validation_status, limit=limit, offset=offset
     )
     set_total(response, total)
-    return [DatasetVersionPublic.model_validate(row) for row in rows]
+    return rows
 
 
 @router.get("/{version}")
@@ -68,7 +66,7 @@ def get_dataset(
     project: str, version: Version, session: SessionDep, user: CurrentPrincipal
 ) -> DatasetVersionPublic:
     """One dataset version."""
-    return DatasetVersionPublic.model_validate(registry.get_dataset(session, project, version))
+    return registry.get_dataset(session, project, version)
 
 
 @router.post("/{version}/validation")
@@ -76,17 +74,10 @@ async def record_validation(
     project: str,
     version: Version,
     body: ValidationCreate,
-    response: Response,
-    session: SessionDep,
+    db: PostDatabaseDep,
     user: CurrentPrincipal,
-    idem: IdempotencyDep,
 ) -> DatasetVersionPublic:
     """Record whether the dataset version passed validation."""
-
-    def work() -> DatasetVersionPublic:
-        row = registry.record_validation(
-            session, actor=user, project=project, version=version, body=body
-        )
-        return DatasetVersionPublic.model_validate(row)
-
-    return await idem.respond(session, user, response, work)
+    return await run_in_threadpool(
+        registry.record_validation, db, actor=user, project=project, version=version, body=body
+    )

@@ -6,16 +6,17 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from governance.api.deps import (
     CurrentPrincipal,
     Limit,
     Offset,
+    PostDatabaseDep,
     SessionDep,
     Version,
     set_total,
 )
-from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.schemas import ModelLineage, ModelVersionCreate, ModelVersionPublic, Stage
 from governance.services import lineage, registry
@@ -25,24 +26,12 @@ router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/models", tags=["mo
 
 @router.post("", status_code=201)
 async def register_model(
-    project: str,
-    body: ModelVersionCreate,
-    response: Response,
-    session: SessionDep,
-    user: CurrentPrincipal,
-    idem: IdempotencyDep,
+    project: str, body: ModelVersionCreate, db: PostDatabaseDep, user: CurrentPrincipal
 ) -> ModelVersionPublic:
     """Register the project's next model version, trained by the caller."""
-
-    def work() -> ModelVersionPublic:
-        row, created = registry.register_model(
-            session, actor=user, project=project, body=body, idempotency_key=idem.key
-        )
-        if not created:
-            response.headers["Idempotent-Replayed"] = "true"
-        return ModelVersionPublic.model_validate(row)
-
-    return await idem.respond(session, user, response, work)
+    return await run_in_threadpool(
+        registry.register_model, db, actor=user, project=project, body=body
+    )
 
 
 @router.get("")
@@ -72,7 +61,7 @@ def list_models(
         offset=offset,
     )
     set_total(response, total)
-    return [ModelVersionPublic.model_validate(row) for row in rows]
+    return rows
 
 
 @router.get("/{version}")
@@ -80,7 +69,7 @@ def get_model(
     project: str, version: Version, session: SessionDep, user: CurrentPrincipal
 ) -> ModelVersionPublic:
     """One model version."""
-    return ModelVersionPublic.model_validate(registry.get_model(session, project, version))
+    return registry.get_model(session, project, version)
 
 
 @router.get("/{version}/lineage")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 
 from governance.api.deps import (
     CurrentPrincipal,
     Limit,
     ModelVersionFilter,
     Offset,
+    PostDatabaseDep,
     SessionDep,
     set_total,
 )
-from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.schemas import MonitoringResultCreate, MonitoringResultPublic
 from governance.services import monitoring
@@ -24,18 +25,11 @@ router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/monitoring", tags=
 async def record_monitoring(
     project: str,
     body: MonitoringResultCreate,
-    response: Response,
-    session: SessionDep,
+    db: PostDatabaseDep,
     user: CurrentPrincipal,
-    idem: IdempotencyDep,
 ) -> MonitoringResultPublic:
     """Record a drift result for a model version; a breach also audits ``monitoring.alert``."""
-
-    def work() -> MonitoringResultPublic:
-        row = monitoring.record(session, actor=user, project=project, body=body)
-        return MonitoringResultPublic.model_validate(row)
-
-    return await idem.respond(session, user, response, work)
+    return await run_in_threadpool(monitoring.record, db, actor=user, project=project, body=body)
 
 
 @router.get("")
@@ -59,4 +53,4 @@ def list_monitoring(
         offset=offset,
     )
     set_total(response, total)
-    return [MonitoringResultPublic.model_validate(row) for row in rows]
+    return rows

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 
 from governance.api.deps import (
     CurrentPrincipal,
+    DatabaseDep,
     IfMatchRequired,
     Limit,
     Offset,
+    PostDatabaseDep,
     SessionDep,
     set_etag,
     set_total,
 )
-from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.schemas import Policy, ProjectCreate, ProjectPublic
 from governance.services import projects
@@ -23,21 +25,12 @@ router = APIRouter(prefix=API_PREFIX, tags=["projects"])
 
 @router.post("/projects", status_code=201)
 async def create_project(
-    body: ProjectCreate,
-    response: Response,
-    session: SessionDep,
-    user: CurrentPrincipal,
-    idem: IdempotencyDep,
+    body: ProjectCreate, response: Response, db: PostDatabaseDep, user: CurrentPrincipal
 ) -> ProjectPublic:
     """Create a project with its promotion policy."""
-    row = await idem.respond(
-        session,
-        user,
-        response,
-        lambda: projects.to_public(projects.create_project(session, actor=user, body=body)),
-    )
-    set_etag(response, row.revision)
-    return row
+    public = await run_in_threadpool(projects.create_project, db, actor=user, body=body)
+    set_etag(response, public.revision)
+    return public
 
 
 @router.get("/projects")
@@ -51,7 +44,7 @@ def list_projects(
     """Projects by name (``X-Total-Count``: how many there are)."""
     rows, total = projects.list_projects(session, limit=limit, offset=offset)
     set_total(response, total)
-    return [projects.to_public(row) for row in rows]
+    return rows
 
 
 @router.get("/projects/{project}")
@@ -59,9 +52,9 @@ def get_project(
     project: str, response: Response, session: SessionDep, user: CurrentPrincipal
 ) -> ProjectPublic:
     """One project; its ``ETag`` is the revision to send back as ``If-Match``."""
-    row = projects.to_public(projects.get_project(session, project))
-    set_etag(response, row.revision)
-    return row
+    public = projects.get_project(session, project)
+    set_etag(response, public.revision)
+    return public
 
 
 @router.put("/projects/{project}/policy")
@@ -69,7 +62,7 @@ def update_policy(
     project: str,
     body: Policy,
     response: Response,
-    session: SessionDep,
+    db: DatabaseDep,
     user: CurrentPrincipal,
     if_match: IfMatchRequired,
 ) -> ProjectPublic:
@@ -78,7 +71,6 @@ def update_policy(
     ``If-Match`` is required: the project's ETag as read (412 if it changed since), or
     ``*`` to overwrite whatever is there.
     """
-    row = projects.update_policy(session, actor=user, name=project, policy=body, if_match=if_match)
-    public = projects.to_public(row)
+    public = projects.update_policy(db, actor=user, name=project, policy=body, if_match=if_match)
     set_etag(response, public.revision)
     return public

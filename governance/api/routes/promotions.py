@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 
 from governance.api.deps import (
     CurrentPrincipal,
@@ -12,12 +13,12 @@ from governance.api.deps import (
     Limit,
     ModelVersionFilter,
     Offset,
+    PostDatabaseDep,
     SessionDep,
     SettingsDep,
     set_etag,
     set_total,
 )
-from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.schemas import (
     DecisionCreate,
@@ -36,23 +37,19 @@ async def request_promotion(
     project: str,
     body: PromotionRequestCreate,
     response: Response,
-    session: SessionDep,
+    db: PostDatabaseDep,
     settings: SettingsDep,
     user: CurrentPrincipal,
-    idem: IdempotencyDep,
 ) -> PromotionRequestPublic:
     """Open a promotion request; failed policy checks make it ``blocked`` (see ``detail``)."""
-
-    def work() -> PromotionRequestPublic:
-        return approvals.request_promotion(
-            session,
-            actor=user,
-            project=project,
-            body=body,
-            default_ttl_hours=settings.request_ttl_hours,
-        )
-
-    public = await idem.respond(session, user, response, work)
+    public = await run_in_threadpool(
+        approvals.request_promotion,
+        db,
+        actor=user,
+        project=project,
+        body=body,
+        default_ttl_hours=settings.request_ttl_hours,
+    )
     set_etag(response, public.revision)
     return public
 
@@ -80,7 +77,7 @@ def list_requests(
         offset=offset,
     )
     set_total(response, total)
-    return [approvals.to_public(session, row) for row in rows]
+    return rows
 
 
 @router.get("/promotion-requests/{request_id}")
@@ -88,7 +85,7 @@ def get_request(
     request_id: uuid.UUID, response: Response, session: SessionDep, user: CurrentPrincipal
 ) -> PromotionRequestPublic:
     """One promotion request with its checks and decisions; ``ETag``: its revision."""
-    public = approvals.to_public(session, approvals.get_request(session, request_id))
+    public = approvals.get_request(session, request_id)
     set_etag(response, public.revision)
     return public
 
@@ -98,9 +95,8 @@ async def decide(
     request_id: uuid.UUID,
     body: DecisionCreate,
     response: Response,
-    session: SessionDep,
+    db: PostDatabaseDep,
     user: CurrentPrincipal,
-    idem: IdempotencyDep,
     if_match: IfMatchOptional,
 ) -> PromotionRequestPublic:
     """Approve or reject; the last approval needed assigns the stage.
@@ -108,12 +104,8 @@ async def decide(
     With ``If-Match`` (the request's ETag as read), a request that changed since is
     refused with 412 instead of being decided on stale information.
     """
-
-    def work() -> PromotionRequestPublic:
-        return approvals.decide(
-            session, actor=user, request_id=request_id, body=body, if_match=if_match
-        )
-
-    public = await idem.respond(session, user, response, work)
+    public = await run_in_threadpool(
+        approvals.decide, db, actor=user, request_id=request_id, body=body, if_match=if_match
+    )
     set_etag(response, public.revision)
     return public

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 
 from governance.api.deps import (
     CurrentPrincipal,
     Limit,
     ModelVersionFilter,
     Offset,
+    PostDatabaseDep,
     SessionDep,
     set_total,
 )
-from governance.api.idempotency import IdempotencyDep
 from governance.api.permissions import API_PREFIX
 from governance.schemas import (
     RollbackCreate,
@@ -42,7 +43,7 @@ def stage_history(
         session, project, stage=stage, model_version=model_version, limit=limit, offset=offset
     )
     set_total(response, total)
-    return [StageAssignmentPublic.model_validate(row) for row in rows]
+    return rows
 
 
 @router.get("/{stage}")
@@ -57,18 +58,11 @@ def current_stage(
 async def rollback_stage(
     project: str,
     stage: Stage,
-    response: Response,
-    session: SessionDep,
+    db: PostDatabaseDep,
     user: CurrentPrincipal,
-    idem: IdempotencyDep,
     body: RollbackCreate | None = None,
 ) -> RollbackPublic:
     """Give the stage back to the model version that held it before (409 if none)."""
-    return await idem.respond(
-        session,
-        user,
-        response,
-        lambda: stages.rollback(
-            session, actor=user, project=project, stage=stage, body=body or RollbackCreate()
-        ),
+    return await run_in_threadpool(
+        stages.rollback, db, actor=user, project=project, stage=stage, body=body or RollbackCreate()
     )
