@@ -24,10 +24,9 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
-import mlgate
 from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
-from core import offline
+from core import __version__, offline
 from core.spec import ProjectSpec, load_spec
 from flows import gate, scale, steps
 from flows.ingest import Snapshot, retry_if_retryable, snapshot_source
@@ -122,9 +121,9 @@ def code_version() -> str:
             cwd=Path(__file__).resolve().parent,
             check=True,
         ).stdout.strip()
-        return f"{mlgate.__version__}+g{sha}"
+        return f"{__version__}+g{sha}"
     except (OSError, subprocess.SubprocessError):
-        return mlgate.__version__
+        return __version__
 
 
 class Context:
