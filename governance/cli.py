@@ -28,7 +28,11 @@ err = Console(stderr=True)
 def _database_url() -> str:
     from governance.config import get_settings
 
-    return get_settings().database_url
+    try:
+        return get_settings().database_url
+    except MlgateError as exc:
+        err.print(f"[red]error[/red] {exc.code}: {escape(str(exc))}")
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -42,7 +46,11 @@ def serve(
     from governance.config import get_settings
     from governance.main import create_app
 
-    app = create_app(get_settings())
+    try:
+        app = create_app(get_settings())
+    except MlgateError as exc:
+        err.print(f"[red]error[/red] {exc.code}: {escape(str(exc))}")
+        raise typer.Exit(2) from exc
     console.print(f"governance listening on http://{host}:{port} (OpenAPI at /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info")
 

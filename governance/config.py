@@ -1,4 +1,8 @@
-"""Settings of the governance service: one object, read from ``MLGATE_*`` variables."""
+"""Settings of the governance service: one object, read from ``MLGATE_*`` variables.
+
+A value out of bounds is refused at start-up naming the variable (never clamped, never
+echoed): :func:`get_settings` reads through :func:`core.settings.read_settings`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from functools import lru_cache
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.settings import read_settings
 
 __all__ = ["Settings", "get_settings"]
 
@@ -72,5 +78,9 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, built on first use so tests can set the environment first."""
-    return Settings()
+    """The process-wide settings, built on first use so tests can set the environment first.
+
+    Raises:
+        InvalidInput: a variable is refused; the message names it and what is wrong.
+    """
+    return read_settings(Settings)

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from core.settings import read_settings
 from governance.config import Settings
 from governance.main import create_app
 
@@ -60,7 +61,7 @@ def start_in_thread(
         settings: further :class:`Settings` fields, e.g. ``prefect_api_url``.
     """
     port = port or _free_port(host)
-    app = create_app(Settings(database_url=database_url, **settings))
+    app = create_app(read_settings(Settings, database_url=database_url, **settings))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"governance-{port}", daemon=True)
