@@ -28,6 +28,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from connectors.artifacts import (
+    KEY,
+    ArtifactStore,
+    StoredArtifact,
+    check_key,
+    check_kind_suffix,
+    check_text,
+    file_sha256,
+    integrity_error,
+)
 from connectors.errors import (
     IntegrityError,
     InvalidLocation,
@@ -41,16 +51,6 @@ from connectors.s3 import (
     error_code,
     parse_s3_uri,
     translate_errors,
-)
-from connectors.store import (
-    KEY,
-    ArtifactStore,
-    StoredArtifact,
-    check_key,
-    check_kind_suffix,
-    check_text,
-    file_sha256,
-    integrity_error,
 )
 
 __all__ = ["INDEX_AREA", "S3ArtifactStore"]
