@@ -45,13 +45,8 @@ from connectors.errors import (
     SourceUnavailable,
     UnsafePath,
 )
-from connectors.s3 import (
-    S3Config,
-    client_for,
-    error_code,
-    parse_s3_uri,
-    translate_errors,
-)
+from connectors.s3 import parse_s3_uri
+from connectors.s3client import S3Config, client_for, error_code, translate_errors
 
 __all__ = ["INDEX_AREA", "S3ArtifactStore"]
 

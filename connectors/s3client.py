@@ -1,0 +1,249 @@
+"""How connectors reach S3: where (``S3Config``), with which client, and what its errors mean.
+
+``S3Config`` holds the endpoint, the region and credential *references* (``env://``,
+``vault://``), never values; the options and their variables are listed in
+``connectors.s3``. ``client_for`` builds a boto3 client whose credentials re-resolve
+those references every ``MLGATE_S3_CREDENTIALS_TTL_S`` seconds, so rotated keys and
+renewed Vault tokens are picked up by long runs. ``translate_errors`` is where
+botocore's errors become connector errors.
+
+boto3 and botocore are imported inside the functions that use them: importing
+connectors (every CLI command, every flow) should not pay for loading them when no
+``s3://`` location is used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.errors import (
+    ConnectorError,
+    CredentialsError,
+    InvalidLocation,
+    SourceNotFound,
+    SourceUnavailable,
+)
+from connectors.secrets import resolve_secret
+from connectors.uri import require_ref
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "S3Config",
+    "client_for",
+    "credentials_ttl_s",
+    "error_code",
+    "translate_errors",
+]
+
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 30.0
+MAX_ATTEMPTS = 3  # botocore's standard retry mode: 1 call + 2 retries with backoff
+_CREDENTIAL_ERRORS = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidClientTokenId",
+    "403",  # HEAD answers carry no error body
+    "Forbidden",
+}
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+
+
+@dataclass(frozen=True)
+class S3Config:
+    """How to reach S3: endpoint, region and credential references (never values)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_ref: str | None = None
+    secret_key_ref: str | None = None
+    session_token_ref: str | None = None
+
+    @classmethod
+    def from_options(cls, options: dict[str, str], *, origin: str) -> S3Config:
+        """The config from URI options, each defaulting to its ``MLGATE_S3_*`` variable.
+
+        Raises:
+            InvalidLocation: a credential option is not a secret reference, the endpoint
+                is not an http(s) URL, or only one of access_key / secret_key is given.
+        """
+        env = os.environ
+
+        def pick(option: str, variable: str) -> str | None:
+            value = options.get(option) or env.get(variable) or None
+            return value
+
+        def ref(option: str, variable: str) -> str | None:
+            value = pick(option, variable)
+            return None if value is None else require_ref(option, value, origin=origin)
+
+        endpoint = pick("endpoint", "MLGATE_S3_ENDPOINT_URL")
+        if endpoint is not None and not re.match(r"^https?://[^/?#@\s]+/?$", endpoint):
+            raise InvalidLocation(
+                f"{origin}: endpoint must be an http(s)://host[:port] URL without a path"
+            )
+        config = cls(
+            endpoint_url=endpoint.rstrip("/") if endpoint else None,
+            region=pick("region", "MLGATE_S3_REGION"),
+            access_key_ref=ref("access_key", "MLGATE_S3_ACCESS_KEY_REF"),
+            secret_key_ref=ref("secret_key", "MLGATE_S3_SECRET_KEY_REF"),
+            session_token_ref=ref("session_token", "MLGATE_S3_SESSION_TOKEN_REF"),
+        )
+        if (config.access_key_ref is None) != (config.secret_key_ref is None):
+            raise InvalidLocation(f"{origin}: give both access_key and secret_key, or neither")
+        return config
+
+    @property
+    def where(self) -> str:
+        """The endpoint for messages."""
+        return self.endpoint_url or "AWS S3"
+
+
+def credentials_ttl_s() -> float:
+    """Seconds between two resolutions of the credential references."""
+    raw = os.environ.get("MLGATE_S3_CREDENTIALS_TTL_S", "300")
+    try:
+        return min(max(float(raw), 1.0), 3600.0)
+    except ValueError:
+        raise InvalidLocation(
+            f"MLGATE_S3_CREDENTIALS_TTL_S must be a number, not {raw!r}"
+        ) from None
+
+
+def _refreshable_credentials(config: S3Config) -> Any:
+    """botocore credentials that re-resolve the references every ``credentials_ttl_s``.
+
+    botocore refreshes credentials once fewer than 15 minutes remain (and insists at 10),
+    so each resolution is stamped to expire 15 minutes after the refresh is wanted.
+    """
+    from botocore.credentials import RefreshableCredentials
+
+    assert config.access_key_ref is not None and config.secret_key_ref is not None
+    access_ref, secret_ref, token_ref = (
+        config.access_key_ref,
+        config.secret_key_ref,
+        config.session_token_ref,
+    )
+
+    def resolve() -> dict[str, Any]:
+        token = resolve_secret(token_ref).get_secret_value() if token_ref else None
+        expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=900 + credentials_ttl_s())
+        return {
+            "access_key": resolve_secret(access_ref).get_secret_value(),
+            "secret_key": resolve_secret(secret_ref).get_secret_value(),
+            "token": token,
+            "expiry_time": expiry.isoformat(),
+        }
+
+    return RefreshableCredentials.create_from_metadata(
+        metadata=resolve(), refresh_using=resolve, method="mlgate-secret-references"
+    )
+
+
+_LOADER: Any = None
+
+
+def _botocore_session() -> Any:
+    """A new botocore session sharing one loader, so service models are parsed once."""
+    import botocore.session
+
+    global _LOADER
+    session = botocore.session.get_session()
+    if _LOADER is None:
+        _LOADER = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _LOADER)
+    return session
+
+
+def client_for(config: S3Config) -> Any:
+    """A new boto3 S3 client for ``config`` (clients are thread-safe; share one per use).
+
+    The credential references are resolved here, so a missing secret fails at once.
+
+    Raises:
+        CredentialsError: a credential reference cannot be resolved.
+        SourceUnavailable: the secret store cannot be reached.
+    """
+    import boto3
+    from botocore.config import Config
+
+    session = _botocore_session()
+    if config.access_key_ref is not None:
+        # botocore's documented hook for custom credentials is this session attribute.
+        session._credentials = _refreshable_credentials(config)
+    return boto3.Session(botocore_session=session).client(
+        "s3",
+        endpoint_url=config.endpoint_url,
+        region_name=config.region or "us-east-1",
+        config=Config(
+            connect_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=READ_TIMEOUT_S,
+            retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+            s3={"addressing_style": "path"} if config.endpoint_url else None,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+def error_code(exc: BaseException) -> str:
+    """The S3 error code of a botocore ClientError (``""`` for other errors)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+@contextmanager
+def translate_errors(what: str, *, bucket: str, config: S3Config) -> Iterator[None]:
+    """Turn botocore's errors into connector errors naming ``what`` (never a secret).
+
+    Raises:
+        SourceNotFound: no such bucket or key.
+        CredentialsError: credentials missing, wrong, expired or not allowed.
+        SourceUnavailable: the endpoint cannot be reached or keeps failing.
+    """
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
+    try:
+        yield
+    except ConnectorError:
+        raise
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == "NoSuchBucket":
+            raise SourceNotFound(f"S3 bucket {bucket} does not exist ({what})") from exc
+        if code in _NOT_FOUND:
+            raise SourceNotFound(f"{what} does not exist") from exc
+        if code in _CREDENTIAL_ERRORS:
+            raise CredentialsError(
+                f"{what}: S3 at {config.where} refused the credentials ({code}); "
+                "check the access_key / secret_key references"
+            ) from exc
+        raise SourceUnavailable(f"{what}: S3 at {config.where} answered {code or exc}") from exc
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise CredentialsError(
+            f"{what}: no S3 credentials; set access_key and secret_key references "
+            "(or MLGATE_S3_ACCESS_KEY_REF / MLGATE_S3_SECRET_KEY_REF)"
+        ) from exc
+    except BotoCoreError as exc:
+        raise SourceUnavailable(
+            f"{what}: S3 at {config.where} cannot be reached after {MAX_ATTEMPTS} attempts "
+            f"({type(exc).__name__})"
+        ) from exc
