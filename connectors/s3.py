@@ -51,7 +51,7 @@ from connectors.errors import (
     SourceNotFound,
 )
 from connectors.formats import BatchStream, Blob, format_of, open_csv, open_parquet
-from connectors.s3client import S3Config, client_for, translate_errors
+from connectors.s3client import S3Config, client_for, s3_errors
 from connectors.s3objects import S3ObjectReader
 from connectors.sources import register_source
 from connectors.uri import parse_options, redact, split_query, split_scheme
@@ -143,13 +143,13 @@ def _objects(client: Any, location: S3Location) -> list[ObjectInfo]:
     config, bucket, key = location.config, location.bucket, location.key
     if key and not key.endswith("/"):
         try:
-            with translate_errors(f"S3 object {location.uri}", bucket=bucket, config=config):
+            with s3_errors(f"S3 object {location.uri}", bucket=bucket, config=config):
                 head = client.head_object(Bucket=bucket, Key=key)
             return [ObjectInfo(key, int(head["ContentLength"]), str(head["ETag"]))]
         except SourceNotFound:
             pass  # not an object: a prefix, or nothing (said below)
     found: list[ObjectInfo] = []
-    with translate_errors(f"S3 prefix {location.uri}", bucket=bucket, config=config):
+    with s3_errors(f"S3 prefix {location.uri}", bucket=bucket, config=config):
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
         for page in pages:
             for item in page.get("Contents", []):

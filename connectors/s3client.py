@@ -4,16 +4,18 @@
 ``vault://``), never values; the options and their variables are listed in
 ``connectors.s3``. ``client_for`` builds a boto3 client whose credentials re-resolve
 those references every ``MLGATE_S3_CREDENTIALS_TTL_S`` seconds, so rotated keys and
-renewed Vault tokens are picked up by long runs. ``translate_errors`` is where
+renewed Vault tokens are picked up by long runs. ``s3_errors`` is the one place where
 botocore's errors become connector errors.
 
-boto3 and botocore are imported inside the functions that use them: importing
-connectors (every CLI command, every flow) should not pay for loading them when no
-``s3://`` location is used.
+boto3 and botocore's session, config and credentials are imported inside the functions
+that use them: they take about half a second to load, which importing connectors (every
+CLI command, every flow) should not pay when no ``s3://`` location is used. botocore's
+exceptions module is cheap and imported as usual.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import re
@@ -22,9 +24,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    UndefinedModelAttributeError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
 from connectors.errors import (
-    ConnectorError,
     CredentialsError,
+    IntegrityError,
     InvalidLocation,
     SourceNotFound,
     SourceUnavailable,
@@ -38,7 +50,8 @@ __all__ = [
     "client_for",
     "credentials_ttl_s",
     "error_code",
-    "translate_errors",
+    "put_if_absent",
+    "s3_errors",
 ]
 
 CONNECT_TIMEOUT_S = 3.0
@@ -57,6 +70,8 @@ _CREDENTIAL_ERRORS = {
     "Forbidden",
 }
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+_BAD_DIGEST = {"BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"}
+_PRECONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict"}
 
 
 @dataclass(frozen=True)
@@ -126,7 +141,7 @@ def _refreshable_credentials(config: S3Config) -> Any:
     botocore refreshes credentials once fewer than 15 minutes remain (and insists at 10),
     so each resolution is stamped to expire 15 minutes after the refresh is wanted.
     """
-    from botocore.credentials import RefreshableCredentials
+    from botocore.credentials import RefreshableCredentials  # lazily: see the module docstring
 
     assert config.access_key_ref is not None and config.secret_key_ref is not None
     access_ref, secret_ref, token_ref = (
@@ -155,7 +170,7 @@ _LOADER: Any = None
 
 def _botocore_session() -> Any:
     """A new botocore session sharing one loader, so service models are parsed once."""
-    import botocore.session
+    import botocore.session  # lazily: see the module docstring
 
     global _LOADER
     session = botocore.session.get_session()
@@ -175,26 +190,28 @@ def client_for(config: S3Config) -> Any:
         CredentialsError: a credential reference cannot be resolved.
         SourceUnavailable: the secret store cannot be reached.
     """
+    # Imported here rather than at the top: see the module docstring.
     import boto3
     from botocore.config import Config
 
-    session = _botocore_session()
-    if config.access_key_ref is not None:
-        # botocore's documented hook for custom credentials is this session attribute.
-        session._credentials = _refreshable_credentials(config)
-    return boto3.Session(botocore_session=session).client(
-        "s3",
-        endpoint_url=config.endpoint_url,
-        region_name=config.region or "us-east-1",
-        config=Config(
-            connect_timeout=CONNECT_TIMEOUT_S,
-            read_timeout=READ_TIMEOUT_S,
-            retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
-            s3={"addressing_style": "path"} if config.endpoint_url else None,
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
+    with s3_errors(f"S3 client for {config.where}", config=config):
+        session = _botocore_session()
+        if config.access_key_ref is not None:
+            # botocore's documented hook for custom credentials is this session attribute.
+            session._credentials = _refreshable_credentials(config)
+        return boto3.Session(botocore_session=session).client(
+            "s3",
+            endpoint_url=config.endpoint_url,
+            region_name=config.region or "us-east-1",
+            config=Config(
+                connect_timeout=CONNECT_TIMEOUT_S,
+                read_timeout=READ_TIMEOUT_S,
+                retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+                s3={"addressing_style": "path"} if config.endpoint_url else None,
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
 
 
 def error_code(exc: BaseException) -> str:
@@ -206,29 +223,36 @@ def error_code(exc: BaseException) -> str:
 
 
 @contextmanager
-def translate_errors(what: str, *, bucket: str, config: S3Config) -> Iterator[None]:
-    """Turn botocore's errors into connector errors naming ``what`` (never a secret).
+def s3_errors(what: str, *, config: S3Config, bucket: str | None = None) -> Iterator[None]:
+    """The one place botocore's errors become connector errors, each naming ``what``.
 
-    Raises:
-        SourceNotFound: no such bucket or key.
-        CredentialsError: credentials missing, wrong, expired or not allowed.
-        SourceUnavailable: the endpoint cannot be reached or keeps failing.
+    =============================================  =====================================
+    botocore                                       connectors
+    =============================================  =====================================
+    ``ClientError`` NoSuchBucket                   ``SourceNotFound`` (the bucket)
+    ``ClientError`` NoSuchKey, NotFound, 404       ``SourceNotFound``
+    ``ClientError`` credentials refused, 403       ``CredentialsError``
+    ``ClientError`` BadDigest and kin              ``IntegrityError`` (bytes damaged)
+    ``ClientError`` PreconditionFailed             ``SourceUnavailable`` (object changed)
+    any other ``ClientError``                      ``SourceUnavailable``
+    ``NoCredentialsError``, ``PartialCred…``       ``CredentialsError``
+    ``ConnectionError``, ``HTTPClientError`` kin   ``SourceUnavailable`` (cannot be reached)
+    any other ``BotoCoreError``, ``Undefined…``    ``SourceUnavailable``
+    =============================================  =====================================
+
+    Only ``SourceUnavailable`` is retryable; botocore has already retried what its
+    standard mode retries (``MAX_ATTEMPTS``). The only conditional GET is a range pinned
+    to an ETag, so a failed precondition means the object changed while it was read;
+    conditional PUTs go through ``put_if_absent``, which expects that outcome. Messages
+    carry S3's error code, never the text of its answer.
     """
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        NoCredentialsError,
-        PartialCredentialsError,
-    )
-
     try:
         yield
-    except ConnectorError:
-        raise
     except ClientError as exc:
         code = error_code(exc)
         if code == "NoSuchBucket":
-            raise SourceNotFound(f"S3 bucket {bucket} does not exist ({what})") from exc
+            name = f"S3 bucket {bucket}" if bucket else "the S3 bucket"
+            raise SourceNotFound(f"{name} does not exist ({what})") from exc
         if code in _NOT_FOUND:
             raise SourceNotFound(f"{what} does not exist") from exc
         if code in _CREDENTIAL_ERRORS:
@@ -236,14 +260,70 @@ def translate_errors(what: str, *, bucket: str, config: S3Config) -> Iterator[No
                 f"{what}: S3 at {config.where} refused the credentials ({code}); "
                 "check the access_key / secret_key references"
             ) from exc
-        raise SourceUnavailable(f"{what}: S3 at {config.where} answered {code or exc}") from exc
+        if code in _BAD_DIGEST:
+            raise IntegrityError(
+                f"{what}: S3 refused the bytes, they do not match their sha256 ({code})"
+            ) from exc
+        if code in _PRECONDITION_FAILED:
+            raise SourceUnavailable(f"{what} changed while it was being read") from exc
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+        raise SourceUnavailable(
+            f"{what}: S3 at {config.where} answered {code or f'HTTP {status}'}"
+        ) from exc
     except (NoCredentialsError, PartialCredentialsError) as exc:
         raise CredentialsError(
             f"{what}: no S3 credentials; set access_key and secret_key references "
             "(or MLGATE_S3_ACCESS_KEY_REF / MLGATE_S3_SECRET_KEY_REF)"
         ) from exc
-    except BotoCoreError as exc:
+    except (BotoConnectionError, HTTPClientError) as exc:
         raise SourceUnavailable(
             f"{what}: S3 at {config.where} cannot be reached after {MAX_ATTEMPTS} attempts "
             f"({type(exc).__name__})"
         ) from exc
+    except (BotoCoreError, UndefinedModelAttributeError) as exc:
+        raise SourceUnavailable(
+            f"{what}: the S3 client failed for {config.where} ({type(exc).__name__})"
+        ) from exc
+
+
+def put_if_absent(
+    client: Any,
+    *,
+    bucket: str,
+    key: str,
+    body: Any,
+    size: int,
+    sha256: str,
+    what: str,
+    config: S3Config,
+) -> bool:
+    """Create the object ``key`` unless one exists; S3 itself refuses the overwrite.
+
+    The PUT is conditional (``If-None-Match: *``) and carries the sha256 as its checksum,
+    so S3 also refuses bytes damaged on the way.
+
+    Returns:
+        True when this call created the object, False when one was there already (the
+        caller decides whether its bytes are the right ones).
+
+    Raises:
+        IntegrityError: S3 refused the bytes (their checksum does not match).
+        SourceNotFound, CredentialsError, SourceUnavailable: see ``s3_errors``.
+    """
+    checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
+    with s3_errors(what, bucket=bucket, config=config):
+        try:
+            client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ContentLength=size,
+                ChecksumSHA256=checksum,
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            # The expected answer to a conditional create, not a failure.
+            if error_code(exc) not in _PRECONDITION_FAILED:
+                raise
+            return False
+    return True

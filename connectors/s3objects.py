@@ -11,7 +11,7 @@ import io
 from typing import Any
 
 from connectors.errors import SourceUnavailable
-from connectors.s3client import S3Config, error_code, translate_errors
+from connectors.s3client import S3Config, s3_errors
 
 __all__ = ["RESUME_ATTEMPTS", "WINDOW_MAX", "WINDOW_MIN", "S3ObjectReader"]
 
@@ -81,11 +81,12 @@ class S3ObjectReader(io.RawIOBase):
             if self._body is None or self._pos >= self._body_end:
                 self._drop_body()
                 self._open(len(view))
-            cause: Exception | None = None
+            dropped: SourceUnavailable | None = None
             try:
-                data = self._body.read(min(len(view), self._body_end - self._pos))
-            except Exception as exc:  # any dropped stream: resume below
-                data, cause = b"", exc
+                with s3_errors(self.what, bucket=self._bucket, config=self._config):
+                    data = self._body.read(min(len(view), self._body_end - self._pos))
+            except SourceUnavailable as exc:  # the stream dropped: resume below
+                data, dropped = b"", exc
             if data:
                 n = len(data)
                 view[:n] = data
@@ -94,36 +95,31 @@ class S3ObjectReader(io.RawIOBase):
             self._drop_body()  # dropped or ended early: resume from where it stopped
             failures += 1
             if failures > RESUME_ATTEMPTS:
+                why = type(dropped.__cause__).__name__ if dropped else "early end"
                 raise SourceUnavailable(
                     f"{self.what}: the connection dropped {failures} times while reading "
-                    f"at byte {self._pos} ({type(cause).__name__ if cause else 'early end'})"
-                ) from cause
+                    f"at byte {self._pos} ({why})"
+                ) from dropped
 
     def close(self) -> None:
         self._drop_body()
         super().close()
 
     def _open(self, wanted: int) -> None:
-        from botocore.exceptions import ClientError
-
         if self._to_end:
             end = self._size
         else:
             end = min(self._size, self._pos + max(wanted, self._window))
             self._window = min(self._window * 2, WINDOW_MAX)
-        try:
-            with translate_errors(self.what, bucket=self._bucket, config=self._config):
-                response = self._client.get_object(
-                    Bucket=self._bucket,
-                    Key=self._key,
-                    Range=f"bytes={self._pos}-{end - 1}",
-                    IfMatch=self._etag,
-                )
-        except SourceUnavailable as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ClientError) and error_code(cause) == "PreconditionFailed":
-                raise SourceUnavailable(f"{self.what} changed while it was being read") from cause
-            raise
+        # Pinned to the ETag: an object replaced meanwhile fails its precondition, which
+        # s3_errors reports as changed while it was being read.
+        with s3_errors(self.what, bucket=self._bucket, config=self._config):
+            response = self._client.get_object(
+                Bucket=self._bucket,
+                Key=self._key,
+                Range=f"bytes={self._pos}-{end - 1}",
+                IfMatch=self._etag,
+            )
         self._body = response["Body"]
         self._body_end = end
 

@@ -1,0 +1,125 @@
+"""Every exception class of botocore, hvac and the Snowflake connector becomes one of ours.
+
+Each dependency's errors are translated in one place (``s3_errors``, ``vault_errors``,
+``snowflake_errors``). These tests walk every exception class the dependency exports
+through that translator (tests/exception_walk.py), then pin the mapping of the errors
+that matter (not found, refused credentials, unreachable) to their classes.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+
+import botocore.exceptions
+import pytest
+from botocore.exceptions import ClientError
+from exception_walk import PLANTED, walk
+
+from connectors.errors import (
+    ConnectorError,
+    CredentialsError,
+    IntegrityError,
+    SourceNotFound,
+    SourceUnavailable,
+)
+from connectors.s3client import S3Config, s3_errors
+
+WARNING = "a warning category, issued with warnings.warn and never raised"
+
+# --- botocore -----------------------------------------------------------------------------
+
+S3 = S3Config(endpoint_url="http://127.0.0.1:9")
+S3_WHAT = "S3 object s3://raw-data/apps.csv"
+
+
+def _s3() -> AbstractContextManager[object]:
+    return s3_errors(S3_WHAT, bucket="raw-data", config=S3)
+
+
+def _client_error(code: str, status: int = 400) -> ClientError:
+    response = {
+        "Error": {"Code": code, "Message": PLANTED},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "GetObject")  # type: ignore[arg-type]
+
+
+BOTOCORE_SAMPLES = {
+    "error_response": {"Error": {"Code": "SlowDown", "Message": PLANTED}},
+    "operation_name": "GetObject",
+    "name": "ObjectExists",
+    "reason": PLANTED,
+    "last_response": {},
+}
+BOTOCORE_SKIPS = {
+    "ImminentRemovalWarning": WARNING,
+    "UnsupportedTLSVersionWarning": WARNING,
+}
+
+
+def test_every_botocore_exception_becomes_a_connector_error() -> None:
+    walked = walk(
+        botocore.exceptions,
+        _s3,
+        ConnectorError,
+        samples=BOTOCORE_SAMPLES,
+        skip=BOTOCORE_SKIPS,
+    )
+    assert len(walked) > 90  # the walk is not vacuous: botocore 1.4x exports ~100
+
+
+def test_the_walk_fails_on_a_class_left_untranslated() -> None:
+    with pytest.raises(AssertionError, match="ClientError came out untranslated"):
+        walk(botocore.exceptions, nullcontext, ConnectorError, samples=BOTOCORE_SAMPLES)
+
+
+@pytest.mark.parametrize(
+    ("raw", "ours", "message"),
+    [
+        (_client_error("NoSuchBucket", 404), SourceNotFound, r"^S3 bucket raw-data does not exist"),
+        (_client_error("NoSuchKey", 404), SourceNotFound, r"apps\.csv does not exist$"),
+        (_client_error("404", 404), SourceNotFound, r"apps\.csv does not exist$"),
+        (_client_error("AccessDenied", 403), CredentialsError, r"refused the credentials"),
+        (_client_error("403", 403), CredentialsError, r"refused the credentials \(403\)"),
+        (_client_error("ExpiredToken"), CredentialsError, r"refused the credentials"),
+        (_client_error("BadDigest"), IntegrityError, r"do not match their sha256 \(BadDigest\)"),
+        (_client_error("PreconditionFailed", 412), SourceUnavailable, r"changed while it was"),
+        (_client_error("SlowDown", 503), SourceUnavailable, r"answered SlowDown$"),
+        (_client_error("", 500), SourceUnavailable, r"answered HTTP 500$"),
+        (botocore.exceptions.NoCredentialsError(), CredentialsError, r"no S3 credentials"),
+        (
+            botocore.exceptions.EndpointConnectionError(endpoint_url="http://127.0.0.1:9"),
+            SourceUnavailable,
+            r"cannot be reached after 3 attempts \(EndpointConnectionError\)$",
+        ),
+        (
+            botocore.exceptions.ReadTimeoutError(endpoint_url="http://127.0.0.1:9"),
+            SourceUnavailable,
+            r"cannot be reached",
+        ),
+        (
+            botocore.exceptions.ParamValidationError(report=PLANTED),
+            SourceUnavailable,
+            r"the S3 client failed for http://127\.0\.0\.1:9 \(ParamValidationError\)$",
+        ),
+    ],
+)
+def test_botocore_errors_that_matter_map_to_their_class(
+    raw: Exception, ours: type[ConnectorError], message: str
+) -> None:
+    with pytest.raises(ours, match=message) as info, _s3():
+        raise raw
+    assert type(info.value) is ours
+    assert info.value.__cause__ is raw
+    assert S3_WHAT in str(info.value) or "raw-data" in str(info.value)
+    assert PLANTED not in str(info.value)
+    assert info.value.retryable is (ours is SourceUnavailable)
+
+
+def test_our_own_errors_and_bugs_pass_through_the_s3_translator() -> None:
+    mine = CredentialsError("environment variable X (from env://X) is not set")
+    with pytest.raises(CredentialsError) as info, _s3():
+        raise mine
+    assert info.value is mine
+    with pytest.raises(KeyError), _s3():
+        raise KeyError("a bug is not an unavailable S3")
