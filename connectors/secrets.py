@@ -53,6 +53,8 @@ def resolve_secret(ref: str) -> SecretStr:
             raise CredentialsError(f"environment variable {rest} (from env://{rest}) is empty")
         return SecretStr(value)
     if scheme == "vault":
+        # Imported on first use: hvac and requests take about 0.3 s to load, which only
+        # vault:// references should pay.
         from connectors.vault import resolve_vault
 
         return resolve_vault(ref)

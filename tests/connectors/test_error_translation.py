@@ -11,7 +11,9 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 
 import botocore.exceptions
+import hvac.exceptions
 import pytest
+import requests.exceptions
 from botocore.exceptions import ClientError
 from exception_walk import PLANTED, walk
 
@@ -23,6 +25,7 @@ from connectors.errors import (
     SourceUnavailable,
 )
 from connectors.s3client import S3Config, s3_errors
+from connectors.vault import ATTEMPTS, RETRYABLE, vault_errors, with_retries
 
 WARNING = "a warning category, issued with warnings.warn and never raised"
 
@@ -123,3 +126,127 @@ def test_our_own_errors_and_bugs_pass_through_the_s3_translator() -> None:
     assert info.value is mine
     with pytest.raises(KeyError), _s3():
         raise KeyError("a bug is not an unavailable S3")
+
+
+# --- hvac (and requests, its transport) ---------------------------------------------------
+
+VAULT = "http://127.0.0.1:8200"
+VAULT_WHAT = "vault://secret/mlgate/app"
+
+
+def _vault() -> AbstractContextManager[object]:
+    return vault_errors(
+        VAULT,
+        VAULT_WHAT,
+        refused=f"Vault at {VAULT} refused the token for {VAULT_WHAT}",
+        missing=f"secret {VAULT_WHAT} does not exist in Vault",
+    )
+
+
+HVAC_SAMPLES = {"message": PLANTED, "method": "get", "url": f"{VAULT}/v1/secret/data/app"}
+
+
+def test_every_hvac_exception_becomes_a_connector_error() -> None:
+    walked = walk(hvac.exceptions, _vault, ConnectorError, samples=HVAC_SAMPLES)
+    assert len(walked) >= 14
+
+
+def test_every_requests_exception_becomes_a_connector_error() -> None:
+    walked = walk(
+        requests.exceptions,
+        _vault,
+        ConnectorError,
+        samples={},
+        build={
+            requests.exceptions.JSONDecodeError: lambda: requests.exceptions.JSONDecodeError(
+                PLANTED, "{", 0
+            )
+        },
+        skip={
+            "RequestsWarning": WARNING,
+            "FileModeWarning": WARNING,
+            "RequestsDependencyWarning": WARNING,
+        },
+    )
+    assert len(walked) >= 20
+
+
+def test_the_hvac_walk_fails_on_a_class_left_untranslated() -> None:
+    with pytest.raises(AssertionError, match="VaultDown came out untranslated"):
+        walk(hvac.exceptions, nullcontext, ConnectorError, samples=HVAC_SAMPLES)
+
+
+@pytest.mark.parametrize(
+    ("raw", "ours", "message"),
+    [
+        (hvac.exceptions.Unauthorized(PLANTED), CredentialsError, r"refused the credentials \("),
+        (hvac.exceptions.Forbidden(PLANTED), CredentialsError, r"refused the token for vault://"),
+        (hvac.exceptions.InvalidPath(PLANTED), CredentialsError, r"^secret vault://.* not exist"),
+        (hvac.exceptions.InvalidRequest(PLANTED), SourceUnavailable, r"refused the request \("),
+        (hvac.exceptions.VaultDown(PLANTED), SourceUnavailable, r"is sealed or down .*VaultDown"),
+        (
+            hvac.exceptions.InternalServerError(PLANTED),
+            SourceUnavailable,
+            rf"^Vault at {VAULT} cannot be reached \({VAULT_WHAT}; 3 attempts",
+        ),
+        (requests.exceptions.ConnectTimeout(PLANTED), SourceUnavailable, r"cannot be reached"),
+        (hvac.exceptions.UnexpectedError(PLANTED), SourceUnavailable, r"could not serve"),
+    ],
+)
+def test_hvac_errors_that_matter_map_to_their_class(
+    raw: Exception, ours: type[ConnectorError], message: str
+) -> None:
+    with pytest.raises(ours, match=message) as info, _vault():
+        raise raw
+    assert type(info.value) is ours
+    assert info.value.__cause__ is raw
+    assert PLANTED not in str(info.value)
+
+
+def test_what_a_refusal_means_is_said_by_the_request() -> None:
+    login = "Vault at X refused the AppRole login"
+    for raw in (hvac.exceptions.InvalidRequest(), hvac.exceptions.InvalidPath()):
+        with (
+            pytest.raises(CredentialsError, match=f"^{login}$"),
+            vault_errors(VAULT, "AppRole login", refused=login, missing=login, invalid=login),
+        ):
+            raise raw
+    with (
+        pytest.raises(SourceUnavailable, match=r"found no path for token lookup"),
+        vault_errors(VAULT, "token lookup"),
+    ):
+        raise hvac.exceptions.InvalidPath()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        *(cls(PLANTED) for cls in RETRYABLE),
+        hvac.exceptions.Unauthorized(),
+        hvac.exceptions.Forbidden(),
+        hvac.exceptions.InvalidPath(),
+        hvac.exceptions.InvalidRequest(),
+        hvac.exceptions.UnexpectedError(),
+        requests.exceptions.InvalidURL(),
+    ],
+    ids=lambda raw: type(raw).__name__,
+)
+def test_only_what_a_retry_can_help_is_tried_again(raw: Exception) -> None:
+    calls = 0
+
+    def fails() -> None:
+        nonlocal calls
+        calls += 1
+        raise raw
+
+    with pytest.raises(type(raw)):
+        with_retries(fails)
+    retryable = type(raw).__name__ in {
+        "ConnectionError",
+        "Timeout",
+        "VaultDown",
+        "InternalServerError",
+        "BadGateway",
+        "RateLimitExceeded",
+    }
+    assert calls == (ATTEMPTS if retryable else 1)
