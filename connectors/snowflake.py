@@ -17,7 +17,8 @@ int64, TIMESTAMP_NTZ to microseconds); the snapshot of the same data is then
 byte-identical to one ingested from a file or S3.
 
 The connector's telemetry is off (session parameters here; platform detection in
-``core.offline``, applied by every entry point).
+``core.offline``, applied by every entry point). Its errors become ours in one place,
+``snowflake_errors``.
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ import itertools
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from connectors.errors import (
-    ConnectorError,
     CredentialsError,
     InvalidLocation,
     SchemaMismatch,
@@ -53,7 +54,7 @@ from connectors.uri import (
 )
 from core.spec import DataContract
 
-__all__ = ["SESSION_PARAMETERS", "connect_kwargs", "parse_snowflake_uri"]
+__all__ = ["SESSION_PARAMETERS", "connect_kwargs", "parse_snowflake_uri", "snowflake_errors"]
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,254}")
 ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
@@ -164,22 +165,43 @@ def connect_kwargs(
     return kwargs
 
 
-def _translate(exc: Exception, what: str, where: str) -> ConnectorError:
-    """One place where the connector's errors become ours."""
+@contextmanager
+def snowflake_errors(what: str, where: str) -> Iterator[None]:
+    """The one place the Snowflake connector's errors become ours, naming ``what``.
+
+    ==============================================  ==================================
+    snowflake.connector.errors                      connectors
+    ==============================================  ==================================
+    ``ProgrammingError`` 2003, 2043                 ``SourceNotFound`` (or not visible)
+    a refused login (``AUTH_ERRNOS``),              ``CredentialsError``
+    ``ForbiddenError``, ``TokenExpiredError``
+    any other ``ProgrammingError``                  ``InvalidLocation`` (the statement)
+    any other ``Error``                             ``SourceUnavailable``
+    ==============================================  ==================================
+
+    Messages carry the error number, never the connector's text (it may quote the
+    statement, which may quote data).
+    """
+    # Imported here rather than at the top: see _read_snowflake.
     import snowflake.connector.errors as sf
 
-    errno = getattr(exc, "errno", None)
-    if isinstance(exc, sf.ProgrammingError) and errno in NOT_FOUND_ERRNOS:
-        return SourceNotFound(f"{what} does not exist or is not visible to this role")
-    if errno in AUTH_ERRNOS or isinstance(exc, (sf.ForbiddenError, sf.TokenExpiredError)):
-        return CredentialsError(
-            f"{what}: Snowflake at {where} refused the credentials (error {errno})"
-        )
-    if isinstance(exc, sf.ProgrammingError):
-        return InvalidLocation(f"{what}: Snowflake refused the statement (error {errno})")
-    return SourceUnavailable(
-        f"{what}: Snowflake at {where} cannot be reached ({type(exc).__name__}, error {errno})"
-    )
+    try:
+        yield
+    except sf.Error as exc:
+        errno = exc.errno
+        if isinstance(exc, sf.ProgrammingError) and errno in NOT_FOUND_ERRNOS:
+            raise SourceNotFound(f"{what} does not exist or is not visible to this role") from exc
+        if errno in AUTH_ERRNOS or isinstance(exc, (sf.ForbiddenError, sf.TokenExpiredError)):
+            raise CredentialsError(
+                f"{what}: Snowflake at {where} refused the credentials (error {errno})"
+            ) from exc
+        if isinstance(exc, sf.ProgrammingError):
+            raise InvalidLocation(
+                f"{what}: Snowflake refused the statement (error {errno})"
+            ) from exc
+        raise SourceUnavailable(
+            f"{what}: Snowflake at {where} cannot be reached ({type(exc).__name__}, error {errno})"
+        ) from exc
 
 
 def _align(table: pa.Table, contract: DataContract) -> pa.Table:
@@ -197,20 +219,17 @@ def _batches(
     where: str,
     rows: int,
 ) -> Iterator[pa.RecordBatch]:
-    import snowflake.connector.errors as sf
-
     offset = 0
     try:
-        for table in tables:
-            if contract is not None:
-                table = _align(table, contract)
-            for batch in table.to_batches(max_chunksize=rows):
+        with snowflake_errors(what, where):
+            for table in tables:
                 if contract is not None:
-                    batch = conform_batch(batch, contract, origin=what, row_offset=offset)
-                offset += batch.num_rows
-                yield batch
-    except sf.Error as exc:
-        raise _translate(exc, what, where) from None
+                    table = _align(table, contract)
+                for batch in table.to_batches(max_chunksize=rows):
+                    if contract is not None:
+                        batch = conform_batch(batch, contract, origin=what, row_offset=offset)
+                    offset += batch.num_rows
+                    yield batch
     finally:
         conn.close()
 
@@ -221,36 +240,35 @@ def _read_snowflake(
     del base_dir
     kwargs, sql, what = parse_snowflake_uri(uri)
     where = kwargs.get("host") or f"{kwargs['account']}.snowflakecomputing.com"
+    # Imported here rather than at the top: the connector takes about 1.5 s to load, which
+    # importing connectors (every CLI command, every flow) should not pay when no
+    # snowflake:// source is read.
     import snowflake.connector
-    import snowflake.connector.errors as sf
 
-    try:
+    with snowflake_errors(what, where):
         conn = snowflake.connector.connect(**kwargs)
-    except sf.Error as exc:
-        raise _translate(exc, what, where) from None
     try:
-        cursor = conn.cursor()
-        cursor.execute(sql)
-        tables: Iterator[pa.Table] = cursor.fetch_arrow_batches()
-        if contract is not None:
-            names = [d.name for d in cursor.description]
-            aligned = _align(pa.table({n: [] for n in names}), contract).column_names
-            missing = [n for n in contract.names if n not in aligned]
-            if missing:
-                raise SchemaMismatch(
-                    f"{what}: missing column(s) required by the data contract: {', '.join(missing)}"
-                )
-            schema = arrow_schema(contract)
-        else:  # the types are known once the first chunk is fetched
-            first = next(tables, None)
-            if first is None:
-                schema = pa.schema([pa.field(d.name, pa.null()) for d in cursor.description])
-            else:
-                schema = first.schema
-                tables = itertools.chain([first], tables)
-    except sf.Error as exc:
-        conn.close()
-        raise _translate(exc, what, where) from None
+        with snowflake_errors(what, where):
+            cursor = conn.cursor()
+            cursor.execute(sql)
+            tables: Iterator[pa.Table] = cursor.fetch_arrow_batches()
+            if contract is not None:
+                names = [d.name for d in cursor.description]
+                aligned = _align(pa.table({n: [] for n in names}), contract).column_names
+                missing = [n for n in contract.names if n not in aligned]
+                if missing:
+                    raise SchemaMismatch(
+                        f"{what}: missing column(s) required by the data contract: "
+                        f"{', '.join(missing)}"
+                    )
+                schema = arrow_schema(contract)
+            else:  # the types are known once the first chunk is fetched
+                first = next(tables, None)
+                if first is None:
+                    schema = pa.schema([pa.field(d.name, pa.null()) for d in cursor.description])
+                else:
+                    schema = first.schema
+                    tables = itertools.chain([first], tables)
     except BaseException:
         conn.close()
         raise

@@ -14,6 +14,7 @@ import botocore.exceptions
 import hvac.exceptions
 import pytest
 import requests.exceptions
+import snowflake.connector.errors as sf
 from botocore.exceptions import ClientError
 from exception_walk import PLANTED, walk
 
@@ -21,10 +22,12 @@ from connectors.errors import (
     ConnectorError,
     CredentialsError,
     IntegrityError,
+    InvalidLocation,
     SourceNotFound,
     SourceUnavailable,
 )
 from connectors.s3client import S3Config, s3_errors
+from connectors.snowflake import snowflake_errors
 from connectors.vault import ATTEMPTS, RETRYABLE, vault_errors, with_retries
 
 WARNING = "a warning category, issued with warnings.warn and never raised"
@@ -250,3 +253,56 @@ def test_only_what_a_retry_can_help_is_tried_again(raw: Exception) -> None:
         "RateLimitExceeded",
     }
     assert calls == (ATTEMPTS if retryable else 1)
+
+
+# --- the Snowflake connector --------------------------------------------------------------
+
+SF_WHAT = "Snowflake table DB.PUBLIC.APPS"
+SF_WHERE = "acct.snowflakecomputing.com"
+
+
+def _sf() -> AbstractContextManager[object]:
+    return snowflake_errors(SF_WHAT, SF_WHERE)
+
+
+# Built without a connection and without telemetry: nothing leaves the process.
+SF_SAMPLES = {"msg": PLANTED, "send_telemetry": False, "dependency": "pandas"}
+SF_KEYWORDS = {"msg": PLANTED, "send_telemetry": False}
+
+
+def test_every_snowflake_connector_exception_becomes_a_connector_error() -> None:
+    walked = walk(
+        sf,
+        _sf,
+        ConnectorError,
+        samples=SF_SAMPLES,
+        keywords=SF_KEYWORDS,
+        skip={"_Warning": "PEP 249's Warning: defined and exported, never raised"},
+    )
+    assert len(walked) >= 30
+
+
+def test_the_snowflake_walk_fails_on_a_class_left_untranslated() -> None:
+    with pytest.raises(AssertionError, match="ProgrammingError came out untranslated"):
+        walk(sf, nullcontext, ConnectorError, samples=SF_SAMPLES, keywords=SF_KEYWORDS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "ours", "message"),
+    [
+        (sf.ProgrammingError(PLANTED, errno=2003), SourceNotFound, r"APPS does not exist or"),
+        (sf.ProgrammingError(PLANTED, errno=1003), InvalidLocation, r"refused the statement"),
+        (sf.DatabaseError(PLANTED, errno=390100), CredentialsError, r"refused the credentials"),
+        (sf.ForbiddenError(msg=PLANTED), CredentialsError, r"refused the credentials"),
+        (sf.OperationalError(PLANTED, errno=250001), SourceUnavailable, r"cannot be reached"),
+        (sf.ServiceUnavailableError(), SourceUnavailable, r"ServiceUnavailableError, error"),
+    ],
+)
+def test_snowflake_errors_that_matter_map_to_their_class(
+    raw: Exception, ours: type[ConnectorError], message: str
+) -> None:
+    with pytest.raises(ours, match=message) as info, _sf():
+        raise raw
+    assert type(info.value) is ours
+    assert info.value.__cause__ is raw
+    assert PLANTED not in str(info.value)
