@@ -22,6 +22,12 @@ of times with backoff). ``CredentialsError`` is 403 rather than 401: the credent
 fault are mlgate's own, held for a backing system, so the caller cannot fix them by
 authenticating again. Messages name the object and what is wrong; they never contain a
 secret value.
+
+Each library's errors become these in one place, always ``raise … from exc``:
+``connectors.s3client.s3_errors`` (botocore), ``connectors.vault.vault_errors`` (hvac
+and requests) and ``connectors.snowflake.snowflake_errors`` (the Snowflake connector).
+tests/connectors/test_error_translation.py walks every exception class each of them
+exports through its translator.
 """
 
 from __future__ import annotations
