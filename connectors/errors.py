@@ -6,7 +6,7 @@
     MlgateError (core.errors)
      └── ConnectorError          connector_error     500  base of the subtree
           ├── UnsupportedScheme  unsupported_scheme  422  URI scheme unknown or not built yet
-          ├── InvalidLocation    invalid_location    422  a URI or option that cannot be used
+          ├── InvalidLocation    invalid_location    422  a URI, option or setting refused
           ├── SourceNotFound     source_not_found    404  the object the URI names is missing
           ├── SourceUnavailable  source_unavailable  503  its system cannot be reached
           ├── MalformedSource    malformed_source    422  unparseable bytes (ragged, bad UTF-8)
@@ -68,7 +68,7 @@ class UnsupportedScheme(ConnectorError):
 
 
 class InvalidLocation(ConnectorError):
-    """A URI, option or store location that cannot be used (unknown option, bad name)."""
+    """A URI, option, setting or store location that cannot be used (unknown option, bad name)."""
 
     code: ClassVar[str] = "invalid_location"
     status: ClassVar[int] = 422

@@ -7,7 +7,7 @@ A URI names a bucket and a key; options after ``?`` say how to reach it::
         &access_key=vault://secret/mlgate/s3#access_key
         &secret_key=vault://secret/mlgate/s3#secret_key
 
-Options (each falls back to an environment variable, then to boto3's own chain):
+Options (each falls back to a setting of ``connectors.settings``, then to boto3's own chain):
 
 =================  ==============================  ==========================================
 option             environment                     meaning
@@ -21,8 +21,8 @@ option             environment                     meaning
 =================  ==============================  ==========================================
 
 Credential options hold references (``env://``, ``vault://``), never values. They are
-resolved again every ``MLGATE_S3_CREDENTIALS_TTL_S`` seconds (default 300), so rotated
-keys and renewed Vault tokens are picked up by long runs.
+resolved again every ``MLGATE_S3_CREDENTIALS_TTL_S`` seconds (default 300, 1 to 3600), so
+rotated keys and renewed Vault tokens are picked up by long runs.
 
 A key naming an object reads that object; otherwise the key is a prefix and every CSV
 (or parquet) object under it is read, in key order, as one stream. Objects are streamed

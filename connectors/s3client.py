@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +41,7 @@ from connectors.errors import (
     SourceUnavailable,
 )
 from connectors.secrets import resolve_secret
+from connectors.settings import current_settings
 from connectors.uri import require_ref
 
 __all__ = [
@@ -86,33 +86,33 @@ class S3Config:
 
     @classmethod
     def from_options(cls, options: dict[str, str], *, origin: str) -> S3Config:
-        """The config from URI options, each defaulting to its ``MLGATE_S3_*`` variable.
+        """The config from URI options, each defaulting to its ``MLGATE_S3_*`` setting.
 
         Raises:
             InvalidLocation: a credential option is not a secret reference, the endpoint
-                is not an http(s) URL, or only one of access_key / secret_key is given.
+                is not an http(s) URL, only one of access_key / secret_key is given, or
+                a setting is refused (see ``connectors.settings``).
         """
-        env = os.environ
+        settings = current_settings()
 
-        def pick(option: str, variable: str) -> str | None:
-            value = options.get(option) or env.get(variable) or None
-            return value
+        def ref(option: str, default: str | None) -> str | None:
+            value = options.get(option) or None
+            if value is None:
+                return default  # a setting, checked to be a reference already
+            return require_ref(option, value, origin=origin)
 
-        def ref(option: str, variable: str) -> str | None:
-            value = pick(option, variable)
-            return None if value is None else require_ref(option, value, origin=origin)
-
-        endpoint = pick("endpoint", "MLGATE_S3_ENDPOINT_URL")
+        endpoint = options.get("endpoint") or None
         if endpoint is not None and not re.match(r"^https?://[^/?#@\s]+/?$", endpoint):
             raise InvalidLocation(
                 f"{origin}: endpoint must be an http(s)://host[:port] URL without a path"
             )
+        endpoint = endpoint or settings.s3_endpoint_url
         config = cls(
             endpoint_url=endpoint.rstrip("/") if endpoint else None,
-            region=pick("region", "MLGATE_S3_REGION"),
-            access_key_ref=ref("access_key", "MLGATE_S3_ACCESS_KEY_REF"),
-            secret_key_ref=ref("secret_key", "MLGATE_S3_SECRET_KEY_REF"),
-            session_token_ref=ref("session_token", "MLGATE_S3_SESSION_TOKEN_REF"),
+            region=options.get("region") or settings.s3_region,
+            access_key_ref=ref("access_key", settings.s3_access_key_ref),
+            secret_key_ref=ref("secret_key", settings.s3_secret_key_ref),
+            session_token_ref=ref("session_token", settings.s3_session_token_ref),
         )
         if (config.access_key_ref is None) != (config.secret_key_ref is None):
             raise InvalidLocation(f"{origin}: give both access_key and secret_key, or neither")
@@ -125,14 +125,12 @@ class S3Config:
 
 
 def credentials_ttl_s() -> float:
-    """Seconds between two resolutions of the credential references."""
-    raw = os.environ.get("MLGATE_S3_CREDENTIALS_TTL_S", "300")
-    try:
-        return min(max(float(raw), 1.0), 3600.0)
-    except ValueError:
-        raise InvalidLocation(
-            f"MLGATE_S3_CREDENTIALS_TTL_S must be a number, not {raw!r}"
-        ) from None
+    """Seconds between two resolutions of the credential references.
+
+    Raises:
+        InvalidLocation: ``MLGATE_S3_CREDENTIALS_TTL_S`` (or another setting) is refused.
+    """
+    return current_settings().s3_credentials_ttl_s
 
 
 def _refreshable_credentials(config: S3Config) -> Any:

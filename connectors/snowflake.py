@@ -24,7 +24,6 @@ The connector's telemetry is off (session parameters here; platform detection in
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from connectors.errors import (
 from connectors.formats import BatchStream
 from connectors.schema import arrow_schema, conform_batch
 from connectors.secrets import resolve_secret
+from connectors.settings import current_settings
 from connectors.sources import register_source
 from connectors.uri import (
     SECRET_REF,
@@ -118,16 +118,14 @@ def connect_kwargs(
 ) -> dict[str, Any]:
     """Keyword arguments for ``snowflake.connector.connect`` (secrets resolved).
 
+    Options win over the ``MLGATE_SNOWFLAKE_*`` settings (``connectors.settings``).
+
     Raises:
-        InvalidLocation: a bad port, protocol or timeout, or a password that is a value.
+        InvalidLocation: a bad port, protocol or timeout, a password that is a value, or
+            a refused setting.
         CredentialsError, SourceUnavailable: a reference cannot be resolved.
     """
-    env = os.environ
-
-    def pick(option: str, variable: str | None) -> str | None:
-        value = options.get(option) or (env.get(variable) if variable else None)
-        return value or None
-
+    settings = current_settings()
     kwargs: dict[str, Any] = {
         "account": account,
         "database": database,
@@ -136,25 +134,30 @@ def connect_kwargs(
         "network_timeout": 60,
         "client_session_keep_alive": False,
     }
-    user = pick("user", "MLGATE_SNOWFLAKE_USER")
+    user = options.get("user") or settings.snowflake_user
     if user is not None:
         kwargs["user"] = resolve_secret(user).get_secret_value() if SECRET_REF.match(user) else user
-    password = pick("password", "MLGATE_SNOWFLAKE_PASSWORD_REF")
+    password = options.get("password") or None
     if password is not None:
-        ref = require_ref("password", password, origin=origin)
-        kwargs["password"] = resolve_secret(ref).get_secret_value()
-    for option, variable in (
-        ("role", "MLGATE_SNOWFLAKE_ROLE"),
-        ("warehouse", "MLGATE_SNOWFLAKE_WAREHOUSE"),
-        ("host", "MLGATE_SNOWFLAKE_HOST"),
+        require_ref("password", password, origin=origin)
+    password = password or settings.snowflake_password_ref  # a reference: checked as set
+    if password is not None:
+        kwargs["password"] = resolve_secret(password).get_secret_value()
+    for option, default in (
+        ("role", settings.snowflake_role),
+        ("warehouse", settings.snowflake_warehouse),
+        ("host", settings.snowflake_host),
     ):
-        if (value := pick(option, variable)) is not None:
+        if (value := options.get(option) or default) is not None:
             kwargs[option] = value
-    if (port := pick("port", "MLGATE_SNOWFLAKE_PORT")) is not None:
+    port = options.get("port")
+    if port:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise InvalidLocation(f"{origin}: port must be a number from 1 to 65535")
         kwargs["port"] = int(port)
-    protocol = pick("protocol", "MLGATE_SNOWFLAKE_PROTOCOL") or "https"
+    elif settings.snowflake_port is not None:
+        kwargs["port"] = settings.snowflake_port
+    protocol = options.get("protocol") or settings.snowflake_protocol or "https"
     if protocol not in ("http", "https"):
         raise InvalidLocation(f"{origin}: protocol must be http or https")
     kwargs["protocol"] = protocol

@@ -1,7 +1,7 @@
 """``vault://mount/path#key`` secret references, resolved with hvac (KV v2).
 
-Settings come from the environment (read on every resolution, so a changed variable
-takes effect at once):
+Settings come from the environment (``connectors.settings``, read on every resolution,
+so a changed variable takes effect at once):
 
 ==============================  ======================================================
 variable                        meaning
@@ -35,7 +35,6 @@ so importing hvac at the top costs nothing to those who use none.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -50,6 +49,7 @@ import requests
 from pydantic import SecretStr
 
 from connectors.errors import CredentialsError, SourceUnavailable
+from connectors.settings import current_settings
 
 __all__ = [
     "VaultRef",
@@ -184,19 +184,6 @@ def with_retries(fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _env_float(name: str, default: float, low: float, high: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise CredentialsError(f"{name} must be a number, not {raw!r}") from None
-    if not low <= value <= high:
-        raise CredentialsError(f"{name} must be between {low} and {high}, not {value}")
-    return value
-
-
 @dataclass(frozen=True)
 class VaultSettings:
     """Where Vault is and how to log in (secret fields hidden in repr)."""
@@ -213,32 +200,27 @@ class VaultSettings:
 
     @classmethod
     def from_env(cls) -> VaultSettings:
-        """The settings from ``MLGATE_VAULT_*`` variables.
+        """The settings from the ``MLGATE_VAULT_*`` variables (``connectors.settings``).
 
         Raises:
             CredentialsError: no address, or neither a token nor a role id and secret id.
+            InvalidLocation: a variable's value is refused.
         """
-        env = os.environ
-
-        def secret(name: str) -> SecretStr | None:
-            value = env.get(name)
-            return SecretStr(value) if value else None
-
-        addr = env.get("MLGATE_VAULT_ADDR", "").rstrip("/")
-        if not re.match(r"^https?://[^/?#@\s]+$", addr):
+        current = current_settings()
+        if current.vault_addr is None:
             raise CredentialsError(
                 "vault:// references need MLGATE_VAULT_ADDR (http(s)://host:port of Vault)"
             )
         settings = cls(
-            addr=addr,
-            token=secret("MLGATE_VAULT_TOKEN"),
-            role_id=secret("MLGATE_VAULT_ROLE_ID"),
-            secret_id=secret("MLGATE_VAULT_SECRET_ID"),
-            approle_mount=env.get("MLGATE_VAULT_APPROLE_MOUNT") or "approle",
-            namespace=env.get("MLGATE_VAULT_NAMESPACE") or None,
-            cacert=env.get("MLGATE_VAULT_CACERT") or None,
-            cache_ttl_s=_env_float("MLGATE_VAULT_CACHE_TTL_S", 30.0, 0.0, 3600.0),
-            timeout_s=_env_float("MLGATE_VAULT_TIMEOUT_S", 5.0, 0.1, 120.0),
+            addr=current.vault_addr.rstrip("/"),
+            token=current.vault_token,
+            role_id=current.vault_role_id,
+            secret_id=current.vault_secret_id,
+            approle_mount=current.vault_approle_mount,
+            namespace=current.vault_namespace,
+            cacert=None if current.vault_cacert is None else str(current.vault_cacert),
+            cache_ttl_s=current.vault_cache_ttl_s,
+            timeout_s=current.vault_timeout_s,
         )
         if settings.token is None and (settings.role_id is None or settings.secret_id is None):
             raise CredentialsError(
