@@ -20,9 +20,9 @@ option             environment                     meaning
 ``format``         —                               ``csv`` or ``parquet`` (else by suffix)
 =================  ==============================  ==========================================
 
-Credential options hold references (``env://``, ``vault://``), never values. They are
-resolved again every ``MLGATE_S3_CREDENTIALS_TTL_S`` seconds (default 300, 1 to 3600), so
-rotated keys and renewed Vault tokens are picked up by long runs.
+Credential options hold references (``env://``, ``vault://``, ``file://``), never
+values. They are resolved again every ``MLGATE_S3_CREDENTIALS_TTL_S`` seconds (default
+300, 1 to 3600), so rotated keys and renewed Vault tokens are picked up by long runs.
 
 A key naming an object reads that object; otherwise the key is a prefix and every CSV
 (or parquet) object under it is read, in key order, as one stream. Objects are streamed

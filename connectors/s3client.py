@@ -1,7 +1,7 @@
 """How connectors reach S3: where (``S3Config``), with which client, and what its errors mean.
 
 ``S3Config`` holds the endpoint, the region and credential *references* (``env://``,
-``vault://``), never values; the options and their variables are listed in
+``vault://``, ``file://``), never values; the options and their variables are listed in
 ``connectors.s3``. ``client_for`` builds a boto3 client whose credentials re-resolve
 those references every ``MLGATE_S3_CREDENTIALS_TTL_S`` seconds, so rotated keys and
 renewed Vault tokens are picked up by long runs. ``s3_errors`` is the one place where
