@@ -95,10 +95,10 @@ def _from_file(rest: str) -> SecretStr:
         # below, as is anything but a regular file). Symlinks are followed: Kubernetes
         # mounts each secret as one.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise CredentialsError(f"{what} does not exist") from None
+    except FileNotFoundError as exc:
+        raise CredentialsError(f"{what} does not exist") from exc
     except OSError as exc:
-        raise CredentialsError(f"{what} cannot be opened ({exc.strerror})") from None
+        raise CredentialsError(f"{what} cannot be opened ({exc.strerror})") from exc
     with os.fdopen(fd, "rb") as f:
         # Checked on the open file, so the file read is the file checked.
         info = os.fstat(f.fileno())
@@ -115,6 +115,7 @@ def _from_file(rest: str) -> SecretStr:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        # Not chained: the decoder's message quotes bytes of the secret.
         raise CredentialsError(f"{what} is not UTF-8 text") from None
     text = text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
     if text == "":
