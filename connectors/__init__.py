@@ -24,11 +24,13 @@ from connectors.sources import iter_batches, open_source, read_table, register_s
 
 from connectors import s3 as _s3  # noqa: F401  (registers s3://)
 from connectors import snowflake as _snowflake  # noqa: F401  (registers snowflake://)
-from connectors.store import ArtifactStore, LocalArtifactStore, StoredArtifact, open_store
-
-# isort: split
-
-from connectors.s3store import S3ArtifactStore
+from connectors.store import (
+    ArtifactStore,
+    LocalArtifactStore,
+    S3ArtifactStore,
+    StoredArtifact,
+    open_store,
+)
 
 __all__ = [
     "ArtifactStore",

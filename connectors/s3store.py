@@ -20,7 +20,6 @@ Options and credentials are those of ``s3://`` sources (``connectors.s3``).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import tempfile
@@ -28,21 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from connectors.errors import (
-    IntegrityError,
-    InvalidLocation,
-    SourceNotFound,
-    SourceUnavailable,
-    UnsafePath,
-)
-from connectors.s3 import (
-    S3Config,
-    client_for,
-    error_code,
-    parse_s3_uri,
-    translate_errors,
-)
-from connectors.store import (
+from connectors.artifacts import (
     KEY,
     ArtifactStore,
     StoredArtifact,
@@ -52,6 +37,15 @@ from connectors.store import (
     file_sha256,
     integrity_error,
 )
+from connectors.errors import (
+    IntegrityError,
+    InvalidLocation,
+    SourceNotFound,
+    SourceUnavailable,
+    UnsafePath,
+)
+from connectors.s3 import parse_s3_uri
+from connectors.s3client import S3Config, client_for, put_if_absent, s3_errors
 
 __all__ = ["INDEX_AREA", "S3ArtifactStore"]
 
@@ -119,39 +113,22 @@ class S3ArtifactStore(ArtifactStore):
             return self._put(sha, size, body, kind, suffix)
 
     def _put(self, sha: str, size: int, body: Any, kind: str, suffix: str) -> StoredArtifact:
-        from botocore.exceptions import ClientError
-
         key = self._full_key(f"{kind}/{sha[:2]}/{sha}{suffix}")
         uri = f"s3://{self.bucket}/{key}"
         stored = StoredArtifact(uri=uri, sha256=sha, size=size)
-        if self._head(key, uri) is not None:
+        if self._head(key, uri) is not None or not put_if_absent(
+            self.client,
+            bucket=self.bucket,
+            key=key,
+            body=body,
+            size=size,
+            sha256=sha,
+            what=f"artifact {uri}",
+            config=self.config,
+        ):
+            # There already, or written meanwhile by someone else: same key, so it must
+            # hold the same bytes.
             self._verify_existing(key, uri, sha)
-            return stored
-        checksum = base64.b64encode(bytes.fromhex(sha)).decode()
-        try:
-            with translate_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
-                try:
-                    self.client.put_object(
-                        Bucket=self.bucket,
-                        Key=key,
-                        Body=body,
-                        ContentLength=size,
-                        ChecksumSHA256=checksum,
-                        IfNoneMatch="*",
-                    )
-                except ClientError as exc:
-                    if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                        raise
-                    # Written meanwhile by someone else: same key, so it must be the same bytes.
-                    self._verify_existing(key, uri, sha)
-        except SourceUnavailable as exc:
-            if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) in (
-                "BadDigest",
-                "XAmzContentSHA256Mismatch",
-                "InvalidDigest",
-            ):
-                raise integrity_error(uri, sha, "(refused by S3)") from exc
-            raise
         return stored
 
     def _verify_existing(self, key: str, uri: str, sha: str) -> None:
@@ -163,8 +140,8 @@ class S3ArtifactStore(ArtifactStore):
 
     def get_bytes(self, uri: str, *, sha256: str | None = None) -> bytes:
         key, expected = self._locate(uri, sha256)
-        with translate_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
-            data: bytes = self._get(key, uri)["Body"].read()
+        with s3_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
+            data: bytes = self._get(key)["Body"].read()
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             raise integrity_error(uri, expected, actual)
@@ -182,9 +159,9 @@ class S3ArtifactStore(ArtifactStore):
         try:
             with (
                 os.fdopen(fd, "wb") as out,
-                translate_errors(f"artifact {uri}", bucket=self.bucket, config=self.config),
+                s3_errors(f"artifact {uri}", bucket=self.bucket, config=self.config),
             ):
-                body = self._get(key, uri)["Body"]
+                body = self._get(key)["Body"]
                 while chunk := body.read(_CHUNK):
                     digest.update(chunk)
                     out.write(chunk)
@@ -208,32 +185,22 @@ class S3ArtifactStore(ArtifactStore):
             raise integrity_error(uri, sha256.lower(), sha)
         return key, sha
 
-    def _get(self, key: str, uri: str) -> Any:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in ("NoSuchKey", "404"):
-                raise SourceNotFound(f"artifact {uri} does not exist") from exc
-            raise
+    def _get(self, key: str) -> Any:
+        """GET an object; callers wrap it (and reading its body) in ``s3_errors``."""
+        return self.client.get_object(Bucket=self.bucket, Key=key)
 
     def _head(self, key: str, uri: str) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
-        with translate_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
-            try:
+        try:
+            with s3_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
                 head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=key)
-                return head
-            except ClientError as exc:
-                if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                    return None
-                raise
+        except SourceNotFound:
+            return None
+        return head
 
     def _stream_sha256(self, key: str, uri: str) -> str:
         digest = hashlib.sha256()
-        with translate_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
-            body = self._get(key, uri)["Body"]
+        with s3_errors(f"artifact {uri}", bucket=self.bucket, config=self.config):
+            body = self._get(key)["Body"]
             while chunk := body.read(_CHUNK):
                 digest.update(chunk)
         return digest.hexdigest()
@@ -261,31 +228,27 @@ class S3ArtifactStore(ArtifactStore):
         Raises:
             UnsafePath: ``key`` has unsafe segments.
             IntegrityError: an object with this key and other bytes exists.
-            SourceUnavailable, CredentialsError, SourceNotFound: see ``translate_errors``.
+            SourceUnavailable, CredentialsError, SourceNotFound: see ``s3_errors``.
         """
-        from botocore.exceptions import ClientError
-
         full = self._index_key(key)
         uri = f"s3://{self.bucket}/{full}"
-        checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        with translate_errors(f"index object {uri}", bucket=self.bucket, config=self.config):
-            try:
-                self.client.put_object(
-                    Bucket=self.bucket,
-                    Key=full,
-                    Body=data,
-                    ContentLength=len(data),
-                    ChecksumSHA256=checksum,
-                    IfNoneMatch="*",
-                )
-            except ClientError as exc:
-                if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                    raise
-                existing: bytes = self._get(full, uri)["Body"].read()
-                if existing != data:
-                    raise IntegrityError(
-                        f"index object {uri} already exists with other content"
-                    ) from exc
+        what = f"index object {uri}"
+        sha = hashlib.sha256(data).hexdigest()
+        if put_if_absent(
+            self.client,
+            bucket=self.bucket,
+            key=full,
+            body=data,
+            size=len(data),
+            sha256=sha,
+            what=what,
+            config=self.config,
+        ):
+            return
+        with s3_errors(what, bucket=self.bucket, config=self.config):
+            existing: bytes = self._get(full)["Body"].read()
+        if existing != data:
+            raise IntegrityError(f"{what} already exists with other content")
 
     def list_index_keys(self, prefix: str) -> Iterator[str]:
         """Keys (relative to the index area) of the index objects under ``prefix/``.
@@ -294,21 +257,21 @@ class S3ArtifactStore(ArtifactStore):
 
         Raises:
             UnsafePath: ``prefix`` has unsafe segments.
-            SourceUnavailable, CredentialsError, SourceNotFound: see ``translate_errors``.
+            SourceUnavailable, CredentialsError, SourceNotFound: see ``s3_errors``.
         """
         return self._list_index(f"{self._index_key(prefix)}/")  # prefix checked now, not lazily
 
     def _list_index(self, full: str) -> Iterator[str]:
         area = self._index_area()
         what = f"index s3://{self.bucket}/{full}"
-        with translate_errors(what, bucket=self.bucket, config=self.config):
+        with s3_errors(what, bucket=self.bucket, config=self.config):
             pages = iter(
                 self.client.get_paginator("list_objects_v2").paginate(
                     Bucket=self.bucket, Prefix=full
                 )
             )
         while True:
-            with translate_errors(what, bucket=self.bucket, config=self.config):
+            with s3_errors(what, bucket=self.bucket, config=self.config):
                 page = next(pages, None)
             if page is None:
                 return

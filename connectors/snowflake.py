@@ -17,22 +17,22 @@ int64, TIMESTAMP_NTZ to microseconds); the snapshot of the same data is then
 byte-identical to one ingested from a file or S3.
 
 The connector's telemetry is off (session parameters here; platform detection in
-``core.offline``, applied by every entry point).
+``core.offline``, applied by every entry point). Its errors become ours in one place,
+``snowflake_errors``.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from connectors.errors import (
-    ConnectorError,
     CredentialsError,
     InvalidLocation,
     SchemaMismatch,
@@ -42,6 +42,7 @@ from connectors.errors import (
 from connectors.formats import BatchStream
 from connectors.schema import arrow_schema, conform_batch
 from connectors.secrets import resolve_secret
+from connectors.settings import current_settings
 from connectors.sources import register_source
 from connectors.uri import (
     SECRET_REF,
@@ -53,7 +54,7 @@ from connectors.uri import (
 )
 from core.spec import DataContract
 
-__all__ = ["SESSION_PARAMETERS", "connect_kwargs", "parse_snowflake_uri"]
+__all__ = ["SESSION_PARAMETERS", "connect_kwargs", "parse_snowflake_uri", "snowflake_errors"]
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,254}")
 ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
@@ -117,16 +118,14 @@ def connect_kwargs(
 ) -> dict[str, Any]:
     """Keyword arguments for ``snowflake.connector.connect`` (secrets resolved).
 
+    Options win over the ``MLGATE_SNOWFLAKE_*`` settings (``connectors.settings``).
+
     Raises:
-        InvalidLocation: a bad port, protocol or timeout, or a password that is a value.
+        InvalidLocation: a bad port, protocol or timeout, a password that is a value, or
+            a refused setting.
         CredentialsError, SourceUnavailable: a reference cannot be resolved.
     """
-    env = os.environ
-
-    def pick(option: str, variable: str | None) -> str | None:
-        value = options.get(option) or (env.get(variable) if variable else None)
-        return value or None
-
+    settings = current_settings()
     kwargs: dict[str, Any] = {
         "account": account,
         "database": database,
@@ -135,25 +134,30 @@ def connect_kwargs(
         "network_timeout": 60,
         "client_session_keep_alive": False,
     }
-    user = pick("user", "MLGATE_SNOWFLAKE_USER")
+    user = options.get("user") or settings.snowflake_user
     if user is not None:
         kwargs["user"] = resolve_secret(user).get_secret_value() if SECRET_REF.match(user) else user
-    password = pick("password", "MLGATE_SNOWFLAKE_PASSWORD_REF")
+    password = options.get("password") or None
     if password is not None:
-        ref = require_ref("password", password, origin=origin)
-        kwargs["password"] = resolve_secret(ref).get_secret_value()
-    for option, variable in (
-        ("role", "MLGATE_SNOWFLAKE_ROLE"),
-        ("warehouse", "MLGATE_SNOWFLAKE_WAREHOUSE"),
-        ("host", "MLGATE_SNOWFLAKE_HOST"),
+        require_ref("password", password, origin=origin)
+    password = password or settings.snowflake_password_ref  # a reference: checked as set
+    if password is not None:
+        kwargs["password"] = resolve_secret(password).get_secret_value()
+    for option, default in (
+        ("role", settings.snowflake_role),
+        ("warehouse", settings.snowflake_warehouse),
+        ("host", settings.snowflake_host),
     ):
-        if (value := pick(option, variable)) is not None:
+        if (value := options.get(option) or default) is not None:
             kwargs[option] = value
-    if (port := pick("port", "MLGATE_SNOWFLAKE_PORT")) is not None:
+    port = options.get("port")
+    if port:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise InvalidLocation(f"{origin}: port must be a number from 1 to 65535")
         kwargs["port"] = int(port)
-    protocol = pick("protocol", "MLGATE_SNOWFLAKE_PROTOCOL") or "https"
+    elif settings.snowflake_port is not None:
+        kwargs["port"] = settings.snowflake_port
+    protocol = options.get("protocol") or settings.snowflake_protocol or "https"
     if protocol not in ("http", "https"):
         raise InvalidLocation(f"{origin}: protocol must be http or https")
     kwargs["protocol"] = protocol
@@ -164,22 +168,43 @@ def connect_kwargs(
     return kwargs
 
 
-def _translate(exc: Exception, what: str, where: str) -> ConnectorError:
-    """One place where the connector's errors become ours."""
+@contextmanager
+def snowflake_errors(what: str, where: str) -> Iterator[None]:
+    """The one place the Snowflake connector's errors become ours, naming ``what``.
+
+    ==============================================  ==================================
+    snowflake.connector.errors                      connectors
+    ==============================================  ==================================
+    ``ProgrammingError`` 2003, 2043                 ``SourceNotFound`` (or not visible)
+    a refused login (``AUTH_ERRNOS``),              ``CredentialsError``
+    ``ForbiddenError``, ``TokenExpiredError``
+    any other ``ProgrammingError``                  ``InvalidLocation`` (the statement)
+    any other ``Error``                             ``SourceUnavailable``
+    ==============================================  ==================================
+
+    Messages carry the error number, never the connector's text (it may quote the
+    statement, which may quote data).
+    """
+    # Imported here rather than at the top: see _read_snowflake.
     import snowflake.connector.errors as sf
 
-    errno = getattr(exc, "errno", None)
-    if isinstance(exc, sf.ProgrammingError) and errno in NOT_FOUND_ERRNOS:
-        return SourceNotFound(f"{what} does not exist or is not visible to this role")
-    if errno in AUTH_ERRNOS or isinstance(exc, (sf.ForbiddenError, sf.TokenExpiredError)):
-        return CredentialsError(
-            f"{what}: Snowflake at {where} refused the credentials (error {errno})"
-        )
-    if isinstance(exc, sf.ProgrammingError):
-        return InvalidLocation(f"{what}: Snowflake refused the statement (error {errno})")
-    return SourceUnavailable(
-        f"{what}: Snowflake at {where} cannot be reached ({type(exc).__name__}, error {errno})"
-    )
+    try:
+        yield
+    except sf.Error as exc:
+        errno = exc.errno
+        if isinstance(exc, sf.ProgrammingError) and errno in NOT_FOUND_ERRNOS:
+            raise SourceNotFound(f"{what} does not exist or is not visible to this role") from exc
+        if errno in AUTH_ERRNOS or isinstance(exc, (sf.ForbiddenError, sf.TokenExpiredError)):
+            raise CredentialsError(
+                f"{what}: Snowflake at {where} refused the credentials (error {errno})"
+            ) from exc
+        if isinstance(exc, sf.ProgrammingError):
+            raise InvalidLocation(
+                f"{what}: Snowflake refused the statement (error {errno})"
+            ) from exc
+        raise SourceUnavailable(
+            f"{what}: Snowflake at {where} cannot be reached ({type(exc).__name__}, error {errno})"
+        ) from exc
 
 
 def _align(table: pa.Table, contract: DataContract) -> pa.Table:
@@ -197,20 +222,17 @@ def _batches(
     where: str,
     rows: int,
 ) -> Iterator[pa.RecordBatch]:
-    import snowflake.connector.errors as sf
-
     offset = 0
     try:
-        for table in tables:
-            if contract is not None:
-                table = _align(table, contract)
-            for batch in table.to_batches(max_chunksize=rows):
+        with snowflake_errors(what, where):
+            for table in tables:
                 if contract is not None:
-                    batch = conform_batch(batch, contract, origin=what, row_offset=offset)
-                offset += batch.num_rows
-                yield batch
-    except sf.Error as exc:
-        raise _translate(exc, what, where) from None
+                    table = _align(table, contract)
+                for batch in table.to_batches(max_chunksize=rows):
+                    if contract is not None:
+                        batch = conform_batch(batch, contract, origin=what, row_offset=offset)
+                    offset += batch.num_rows
+                    yield batch
     finally:
         conn.close()
 
@@ -221,36 +243,35 @@ def _read_snowflake(
     del base_dir
     kwargs, sql, what = parse_snowflake_uri(uri)
     where = kwargs.get("host") or f"{kwargs['account']}.snowflakecomputing.com"
+    # Imported here rather than at the top: the connector takes about 1.5 s to load, which
+    # importing connectors (every CLI command, every flow) should not pay when no
+    # snowflake:// source is read.
     import snowflake.connector
-    import snowflake.connector.errors as sf
 
-    try:
+    with snowflake_errors(what, where):
         conn = snowflake.connector.connect(**kwargs)
-    except sf.Error as exc:
-        raise _translate(exc, what, where) from None
     try:
-        cursor = conn.cursor()
-        cursor.execute(sql)
-        tables: Iterator[pa.Table] = cursor.fetch_arrow_batches()
-        if contract is not None:
-            names = [d.name for d in cursor.description]
-            aligned = _align(pa.table({n: [] for n in names}), contract).column_names
-            missing = [n for n in contract.names if n not in aligned]
-            if missing:
-                raise SchemaMismatch(
-                    f"{what}: missing column(s) required by the data contract: {', '.join(missing)}"
-                )
-            schema = arrow_schema(contract)
-        else:  # the types are known once the first chunk is fetched
-            first = next(tables, None)
-            if first is None:
-                schema = pa.schema([pa.field(d.name, pa.null()) for d in cursor.description])
-            else:
-                schema = first.schema
-                tables = itertools.chain([first], tables)
-    except sf.Error as exc:
-        conn.close()
-        raise _translate(exc, what, where) from None
+        with snowflake_errors(what, where):
+            cursor = conn.cursor()
+            cursor.execute(sql)
+            tables: Iterator[pa.Table] = cursor.fetch_arrow_batches()
+            if contract is not None:
+                names = [d.name for d in cursor.description]
+                aligned = _align(pa.table({n: [] for n in names}), contract).column_names
+                missing = [n for n in contract.names if n not in aligned]
+                if missing:
+                    raise SchemaMismatch(
+                        f"{what}: missing column(s) required by the data contract: "
+                        f"{', '.join(missing)}"
+                    )
+                schema = arrow_schema(contract)
+            else:  # the types are known once the first chunk is fetched
+                first = next(tables, None)
+                if first is None:
+                    schema = pa.schema([pa.field(d.name, pa.null()) for d in cursor.description])
+                else:
+                    schema = first.schema
+                    tables = itertools.chain([first], tables)
     except BaseException:
         conn.close()
         raise

@@ -5,8 +5,8 @@ hand rather than by ``urllib.parse``: a secret reference such as
 ``vault://secret/mlgate/s3#access_key`` may stand as an option value, and its ``#``
 is part of the value, not a fragment. Values are percent-decoded.
 
-Options that carry credentials must be secret *references* (``env://`` or
-``vault://``); a literal value is refused without being echoed.
+Options that carry credentials must be secret *references* (``env://``, ``vault://``
+or ``file://``); a literal value is refused without being echoed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from connectors.errors import InvalidLocation
 __all__ = ["SECRET_REF", "parse_options", "redact", "require_ref", "split_query", "split_scheme"]
 
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
-SECRET_REF = re.compile(r"^(env|vault)://\S+$")
+SECRET_REF = re.compile(r"^(env|vault|file)://\S+$")
 
 
 def split_scheme(uri: str) -> tuple[str | None, str]:
@@ -82,12 +82,13 @@ def require_ref(name: str, value: str, *, origin: str) -> str:
     """``value`` if it is a secret reference; never a literal credential.
 
     Raises:
-        InvalidLocation: ``value`` is not an ``env://`` or ``vault://`` reference
-            (the value is not shown: it may be a secret pasted in the wrong place).
+        InvalidLocation: ``value`` is not an ``env://``, ``vault://`` or ``file://``
+            reference (the value is not shown: it may be a secret pasted in the wrong
+            place).
     """
     if not SECRET_REF.match(value):
         raise InvalidLocation(
-            f"{origin}: option {name!r} must be a secret reference (env://NAME or "
-            "vault://mount/path#key), not a value (value not shown)"
+            f"{origin}: option {name!r} must be a secret reference (env://NAME, "
+            "vault://mount/path#key or file:///path), not a value (value not shown)"
         )
     return value

@@ -1,7 +1,7 @@
 """``vault://mount/path#key`` secret references, resolved with hvac (KV v2).
 
-Settings come from the environment (read on every resolution, so a changed variable
-takes effect at once):
+Settings come from the environment (``connectors.settings``, read on every resolution,
+so a changed variable takes effect at once):
 
 ==============================  ======================================================
 variable                        meaning
@@ -24,30 +24,55 @@ directly cannot be replaced, so its expiry is a ``CredentialsError``.
 
 Errors name the reference and what is wrong, never a value: a missing secret or key and
 refused credentials are ``CredentialsError``; Vault down, sealed or timing out is
-``SourceUnavailable`` after a bounded number of attempts with backoff.
+``SourceUnavailable`` after a bounded number of attempts with backoff. hvac's errors
+(and those of requests, its transport) become ours in one place, ``vault_errors``;
+``with_retries`` decides which of them are worth another attempt.
+
+This module is imported on first use of a ``vault://`` reference (``connectors.secrets``),
+so importing hvac at the top costs nothing to those who use none.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import hvac
+import hvac.exceptions as hx
+import requests
 from pydantic import SecretStr
 
-from connectors.errors import ConnectorError, CredentialsError, SourceUnavailable
+from connectors.errors import CredentialsError, SourceUnavailable
+from connectors.settings import current_settings
 
-__all__ = ["VaultRef", "VaultResolver", "VaultSettings", "parse_vault_ref", "resolve_vault"]
+__all__ = [
+    "VaultRef",
+    "VaultResolver",
+    "VaultSettings",
+    "parse_vault_ref",
+    "resolve_vault",
+    "vault_errors",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ATTEMPTS = 3
 BACKOFF_S = (0.2, 0.6)
+# What a retry can help: the connection, a timeout, a sealed or overloaded server.
+RETRYABLE: tuple[type[Exception], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    hx.VaultDown,
+    hx.InternalServerError,
+    hx.BadGateway,
+    hx.RateLimitExceeded,
+)
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
@@ -84,17 +109,79 @@ def parse_vault_ref(ref: str) -> VaultRef:
     return VaultRef(mount, path, key)
 
 
-def _env_float(name: str, default: float, low: float, high: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
+@contextmanager
+def vault_errors(
+    addr: str,
+    what: str,
+    *,
+    refused: str | None = None,
+    missing: str | None = None,
+    invalid: str | None = None,
+) -> Iterator[None]:
+    """The one place hvac's errors (and those of requests, its transport) become ours.
+
+    =====================================  ===============================================
+    hvac / requests                        connectors
+    =====================================  ===============================================
+    ``Unauthorized`` (401)                 ``CredentialsError``: credentials refused
+    ``Forbidden`` (403)                    ``CredentialsError``: ``refused``
+    ``InvalidPath`` (404)                  ``CredentialsError``: ``missing``, if given
+    ``InvalidRequest`` (400)               ``CredentialsError``: ``invalid``, if given
+    ``VaultDown`` (503)                    ``SourceUnavailable``: sealed or down
+    ``InternalServerError``,               ``SourceUnavailable``: cannot be reached
+    ``BadGateway``, ``RateLimitExceeded``,
+    ``ConnectionError``, ``Timeout``
+    any other ``VaultError`` or            ``SourceUnavailable``
+    ``RequestException``
+    =====================================  ===============================================
+
+    Args:
+        addr: the Vault address, for messages.
+        what: what was asked (a ``vault://`` reference, "token lookup"), for messages.
+        refused, missing, invalid: what a 403, 404 or 400 means for this request (a
+            token that may not read, a secret that does not exist, a refused login).
+
+    Calls inside are expected to have been retried already (``with_retries``), so an
+    error a retry could help says how many attempts were made. Messages never repeat
+    Vault's answer, only its kind.
+    """
     try:
-        value = float(raw)
-    except ValueError:
-        raise CredentialsError(f"{name} must be a number, not {raw!r}") from None
-    if not low <= value <= high:
-        raise CredentialsError(f"{name} must be between {low} and {high}, not {value}")
-    return value
+        yield
+    except hx.Unauthorized as exc:
+        raise CredentialsError(f"Vault at {addr} refused the credentials ({what})") from exc
+    except hx.Forbidden as exc:
+        raise CredentialsError(refused or f"Vault at {addr} refused {what}") from exc
+    except hx.InvalidPath as exc:
+        if missing is None:
+            raise SourceUnavailable(f"Vault at {addr} found no path for {what}") from exc
+        raise CredentialsError(missing) from exc
+    except hx.InvalidRequest as exc:
+        if invalid is None:
+            raise SourceUnavailable(f"Vault at {addr} refused the request ({what})") from exc
+        raise CredentialsError(invalid) from exc
+    except RETRYABLE as exc:
+        state = "is sealed or down" if isinstance(exc, hx.VaultDown) else "cannot be reached"
+        raise SourceUnavailable(
+            f"Vault at {addr} {state} ({what}; {ATTEMPTS} attempts, {type(exc).__name__})"
+        ) from exc
+    except (hx.VaultError, requests.RequestException) as exc:
+        raise SourceUnavailable(
+            f"Vault at {addr} could not serve {what} ({type(exc).__name__})"
+        ) from exc
+
+
+def with_retries(fn: Callable[[], T]) -> T:
+    """``fn()``, called again with backoff after an error in ``RETRYABLE`` (``ATTEMPTS`` in
+    all); any other error, or the last attempt's, is raised as it is, for ``vault_errors``.
+    """
+    for attempt in range(ATTEMPTS):
+        try:
+            return fn()
+        except RETRYABLE:
+            if attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -113,32 +200,27 @@ class VaultSettings:
 
     @classmethod
     def from_env(cls) -> VaultSettings:
-        """The settings from ``MLGATE_VAULT_*`` variables.
+        """The settings from the ``MLGATE_VAULT_*`` variables (``connectors.settings``).
 
         Raises:
             CredentialsError: no address, or neither a token nor a role id and secret id.
+            InvalidLocation: a variable's value is refused.
         """
-        env = os.environ
-
-        def secret(name: str) -> SecretStr | None:
-            value = env.get(name)
-            return SecretStr(value) if value else None
-
-        addr = env.get("MLGATE_VAULT_ADDR", "").rstrip("/")
-        if not re.match(r"^https?://[^/?#@\s]+$", addr):
+        current = current_settings()
+        if current.vault_addr is None:
             raise CredentialsError(
                 "vault:// references need MLGATE_VAULT_ADDR (http(s)://host:port of Vault)"
             )
         settings = cls(
-            addr=addr,
-            token=secret("MLGATE_VAULT_TOKEN"),
-            role_id=secret("MLGATE_VAULT_ROLE_ID"),
-            secret_id=secret("MLGATE_VAULT_SECRET_ID"),
-            approle_mount=env.get("MLGATE_VAULT_APPROLE_MOUNT") or "approle",
-            namespace=env.get("MLGATE_VAULT_NAMESPACE") or None,
-            cacert=env.get("MLGATE_VAULT_CACERT") or None,
-            cache_ttl_s=_env_float("MLGATE_VAULT_CACHE_TTL_S", 30.0, 0.0, 3600.0),
-            timeout_s=_env_float("MLGATE_VAULT_TIMEOUT_S", 5.0, 0.1, 120.0),
+            addr=current.vault_addr.rstrip("/"),
+            token=current.vault_token,
+            role_id=current.vault_role_id,
+            secret_id=current.vault_secret_id,
+            approle_mount=current.vault_approle_mount,
+            namespace=current.vault_namespace,
+            cacert=None if current.vault_cacert is None else str(current.vault_cacert),
+            cache_ttl_s=current.vault_cache_ttl_s,
+            timeout_s=current.vault_timeout_s,
         )
         if settings.token is None and (settings.role_id is None or settings.secret_id is None):
             raise CredentialsError(
@@ -173,8 +255,6 @@ class VaultResolver:
     """Reads KV v2 secrets, keeping its token alive; safe to share between threads."""
 
     def __init__(self, settings: VaultSettings) -> None:
-        import hvac
-
         self.settings = settings
         self.stats = VaultStats()
         self._lock = threading.RLock()
@@ -222,67 +302,33 @@ class VaultResolver:
     # --- reading ----------------------------------------------------------------------
 
     def _read(self, ref: VaultRef) -> dict[str, SecretStr]:
-        import hvac.exceptions as hx
-
         def read() -> dict[str, Any]:
             response: dict[str, Any] = self._client.secrets.kv.v2.read_secret_version(
                 path=ref.path, mount_point=ref.mount, raise_on_deleted_version=True
             )
             return response
 
-        where = f"vault://{ref.mount}/{ref.path}"
+        addr, where = self.settings.addr, f"vault://{ref.mount}/{ref.path}"
+        refused = (
+            f"Vault at {addr}: the AppRole may not read {where}"
+            if self.settings.uses_approle
+            else f"Vault at {addr} refused the token for {where} "
+            "(expired, revoked or not allowed to read it)"
+        )
         self._ensure_token()
-        try:
-            response = self._call(read, where)
-        except hx.Forbidden:
-            if not self.settings.uses_approle:
-                raise CredentialsError(
-                    f"Vault at {self.settings.addr} refused the token for {where} "
-                    "(expired, revoked or not allowed to read it)"
-                ) from None
-            self._login()  # expired or revoked meanwhile: one fresh login, one more try
+        with vault_errors(
+            addr, where, refused=refused, missing=f"secret {where} does not exist in Vault"
+        ):
             try:
-                response = self._call(read, where)
+                response = with_retries(read)
             except hx.Forbidden:
-                raise CredentialsError(
-                    f"Vault at {self.settings.addr}: the AppRole may not read {where}"
-                ) from None
-        except hx.InvalidPath:
-            raise CredentialsError(f"secret {where} does not exist in Vault") from None
+                if not self.settings.uses_approle:
+                    raise
+                self._login()  # expired or revoked meanwhile: one fresh login, one more try
+                response = with_retries(read)
         self.stats.reads += 1
         raw = response.get("data", {}).get("data") or {}
         return {str(k): SecretStr(str(v)) for k, v in raw.items()}
-
-    def _call(self, fn: Callable[[], T], what: str) -> T:
-        """Run one Vault request; retry (with backoff) only what a retry can help."""
-        import hvac.exceptions as hx
-        import requests
-
-        retryable = (
-            requests.ConnectionError,
-            requests.Timeout,
-            hx.VaultDown,
-            hx.InternalServerError,
-            hx.BadGateway,
-            hx.RateLimitExceeded,
-        )
-        last: BaseException | None = None
-        for attempt in range(ATTEMPTS):
-            try:
-                return fn()
-            except retryable as exc:
-                last = exc
-                if attempt < ATTEMPTS - 1:
-                    time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
-            except hx.Unauthorized:
-                raise CredentialsError(
-                    f"Vault at {self.settings.addr} refused the credentials ({what})"
-                ) from None
-        state = "is sealed or down" if isinstance(last, hx.VaultDown) else "cannot be reached"
-        raise SourceUnavailable(
-            f"Vault at {self.settings.addr} {state} ({what}; {ATTEMPTS} attempts, "
-            f"{type(last).__name__})"
-        ) from None
 
     # --- the token ----------------------------------------------------------------------
 
@@ -306,27 +352,24 @@ class VaultResolver:
             )
 
     def _lookup_token(self) -> None:
-        import hvac.exceptions as hx
-
-        try:
-            data = self._call(self._client.auth.token.lookup_self, "token lookup")["data"]
-        except hx.Forbidden:
-            raise CredentialsError(
-                f"Vault at {self.settings.addr} refused the token (MLGATE_VAULT_TOKEN): "
-                "expired, revoked or unknown"
-            ) from None
+        addr = self.settings.addr
+        refused = (
+            f"Vault at {addr} refused the token (MLGATE_VAULT_TOKEN): expired, revoked or unknown"
+        )
+        with vault_errors(addr, "token lookup", refused=refused):
+            data = with_retries(self._client.auth.token.lookup_self)["data"]
         ttl = float(data.get("ttl") or 0)
         self._set_lease(ttl, bool(data.get("renewable")))
 
     def _renew(self) -> bool:
-        import hvac.exceptions as hx
-
-        try:
-            auth = self._call(self._client.auth.token.renew_self, "token renewal")["auth"]
-        except (hx.Forbidden, hx.InvalidRequest):
-            self.stats.failed_renewals += 1
-            log.info("the Vault token at %s could not be renewed", self.settings.addr)
-            return False
+        with vault_errors(self.settings.addr, "token renewal"):
+            try:
+                auth = with_retries(self._client.auth.token.renew_self)["auth"]
+            except (hx.Forbidden, hx.InvalidRequest):
+                # Past its max TTL or revoked: not an error, the caller logs in instead.
+                self.stats.failed_renewals += 1
+                log.info("the Vault token at %s could not be renewed", self.settings.addr)
+                return False
         lease = float(auth.get("lease_duration") or 0)
         previous = (self._expires_at or 0.0) - time.monotonic()
         self._set_lease(lease, bool(auth.get("renewable")))
@@ -336,8 +379,6 @@ class VaultResolver:
         return lease > previous + 0.5 or not self.settings.uses_approle
 
     def _login(self) -> None:
-        import hvac.exceptions as hx
-
         role_id, secret_id = self.settings.role_id, self.settings.secret_id
         assert role_id is not None and secret_id is not None
 
@@ -350,18 +391,18 @@ class VaultResolver:
             )
             return response
 
-        try:
-            auth = self._call(login, "AppRole login")["auth"]
-        except (hx.InvalidRequest, hx.Forbidden, hx.InvalidPath):
-            raise CredentialsError(
-                f"Vault at {self.settings.addr} refused the AppRole login "
-                f"(MLGATE_VAULT_ROLE_ID / MLGATE_VAULT_SECRET_ID, mount "
-                f"{self.settings.approle_mount!r})"
-            ) from None
+        addr = self.settings.addr
+        # Vault answers a wrong role or secret id with 400, an unknown mount with 404.
+        refused = (
+            f"Vault at {addr} refused the AppRole login (MLGATE_VAULT_ROLE_ID / "
+            f"MLGATE_VAULT_SECRET_ID, mount {self.settings.approle_mount!r})"
+        )
+        with vault_errors(addr, "AppRole login", refused=refused, missing=refused, invalid=refused):
+            auth = with_retries(login)["auth"]
         self.stats.logins += 1
         log.info(
             "logged in to Vault at %s with AppRole (token lease %s s)",
-            self.settings.addr,
+            addr,
             auth.get("lease_duration"),
         )
         self._set_lease(float(auth.get("lease_duration") or 0), bool(auth.get("renewable")))
@@ -396,12 +437,4 @@ def resolve_vault(ref: str) -> SecretStr:
     Raises:
         CredentialsError, SourceUnavailable: see ``VaultResolver.resolve``.
     """
-    parsed = parse_vault_ref(ref)
-    try:
-        return current_resolver().resolve(parsed)
-    except ConnectorError:
-        raise
-    except Exception as exc:  # a library error not mapped above: typed, value-free
-        raise SourceUnavailable(
-            f"Vault could not resolve {parsed} ({type(exc).__name__})"
-        ) from None
+    return current_resolver().resolve(parse_vault_ref(ref))

@@ -5,7 +5,8 @@ Answers come back as the same typed models the API returns (``XPublic`` classes 
 :mod:`governance.errors`, matched by ``code``. Connection errors are retried, a few
 times with backoff, only for calls that are safe to repeat (reads, ``PUT``, ``DELETE``,
 and every ``POST`` given an ``idempotency_key``; model registration always sends one);
-when the service stays unreachable they raise :class:`GovernanceUnavailable`.
+when the service stays unreachable they raise :class:`GovernanceUnavailable`. httpx's
+errors become ours in one place, :func:`http_errors`.
 
 Lists come back as :class:`Page`, a plain ``list`` that also carries ``total``, the
 number of rows the filters match across all pages (the ``X-Total-Count`` header).
@@ -22,6 +23,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -59,7 +62,7 @@ from governance.schemas import (
     VerifyResult,
 )
 
-__all__ = ["GovernanceClient", "Page"]
+__all__ = ["GovernanceClient", "Page", "error_from_response", "http_errors"]
 
 API_PREFIX = "/api/v1"
 M = TypeVar("M", bound=BaseModel)
@@ -105,6 +108,47 @@ def error_from_response(response: httpx.Response) -> MlgateError:
     return cls(detail)
 
 
+@contextmanager
+def http_errors(base_url: str, what: str) -> Iterator[None]:
+    """The one place httpx's errors become ours, naming the service and ``what`` was sent.
+
+    =================================================  ===================================
+    httpx                                              governance.errors
+    =================================================  ===================================
+    ``TransportError`` (connect, read, write, pool     ``GovernanceUnavailable``: cannot
+    timeouts, network and protocol errors, proxy,      be reached
+    unsupported protocol)
+    ``DecodingError``, ``TooManyRedirects`` (any       ``GovernanceUnavailable``: no
+    other ``HTTPError``)                               usable answer
+    ``HTTPStatusError``                                the class of the answer's problem
+                                                       details (``error_from_response``)
+    ``InvalidURL``                                     ``InvalidInput``
+    ``StreamError``, ``CookieConflict``                ``MlgateError`` (a client bug)
+    =================================================  ===================================
+
+    Which of them are retried first is ``GovernanceClient._send``'s business. Messages
+    carry the error's kind, never httpx's text (it may quote a URL with its query).
+    """
+    try:
+        yield
+    except httpx.HTTPStatusError as exc:
+        raise error_from_response(exc.response) from exc
+    except httpx.TransportError as exc:
+        raise GovernanceUnavailable(
+            f"governance at {base_url} cannot be reached ({type(exc).__name__}) on {what}"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise GovernanceUnavailable(
+            f"governance at {base_url} gave no usable answer ({type(exc).__name__}) on {what}"
+        ) from exc
+    except httpx.InvalidURL as exc:
+        raise InvalidInput(f"{what} is not a valid URL for governance at {base_url}") from exc
+    except (httpx.StreamError, httpx.CookieConflict) as exc:
+        raise MlgateError(
+            f"the governance client misused its HTTP session ({type(exc).__name__}) on {what}"
+        ) from exc
+
+
 class GovernanceClient:
     """A session with the governance API, authenticated by one API token.
 
@@ -116,13 +160,14 @@ class GovernanceClient:
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.base_url + API_PREFIX,
-            # No token, no header: the server answers 401 rather than the client failing.
-            headers={"Accept": "application/json"}
-            | ({"Authorization": f"Bearer {token}"} if token else {}),
-            timeout=timeout,
-        )
+        with http_errors(self.base_url, "client set-up"):
+            self._http = httpx.Client(
+                base_url=self.base_url + API_PREFIX,
+                # No token, no header: the server answers 401 rather than the client failing.
+                headers={"Accept": "application/json"}
+                | ({"Authorization": f"Bearer {token}"} if token else {}),
+                timeout=timeout,
+            )
 
     @classmethod
     def from_env(cls, *, timeout: float = 30.0) -> GovernanceClient:
@@ -170,25 +215,29 @@ class GovernanceClient:
     ) -> httpx.Response:
         if idempotent is None:
             idempotent = method in ("GET", "PUT", "DELETE")
+        with http_errors(self.base_url, f"{method} {API_PREFIX}{path}"):
+            response = self._send(
+                method, path, json=json, params=params, headers=headers, idempotent=idempotent
+            )
+        if response.is_error:
+            raise error_from_response(response)
+        return response
+
+    def _send(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+        """Send, again with backoff after a connection or timeout error when that is safe.
+
+        Any other error, or the last attempt's, is raised as it is, for ``http_errors``.
+        """
         attempts = len(_BACKOFF) + 1
         for attempt in range(attempts):
             try:
-                response = self._http.request(
-                    method, path, json=json, params=params, headers=headers
-                )
+                return self._http.request(method, path, **kwargs)
             except (httpx.NetworkError, httpx.TimeoutException) as exc:
                 # A refused connection never reached the server: safe to retry for any call.
                 retry = idempotent or isinstance(exc, httpx.ConnectError)
                 if not retry or attempt == attempts - 1:
-                    raise GovernanceUnavailable(
-                        f"governance at {self.base_url} cannot be reached "
-                        f"({type(exc).__name__}) on {method} {API_PREFIX}{path}"
-                    ) from exc
+                    raise
                 time.sleep(_BACKOFF[attempt])
-                continue
-            if response.is_error:
-                raise error_from_response(response)
-            return response
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _one(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import connectors.errors as errors_module
 from connectors.errors import ConnectorError
+from core.errors import MlgateError, error_problem
 
 
 def _subclasses() -> list[type[ConnectorError]]:
@@ -46,3 +49,24 @@ def test_errors_keep_their_message() -> None:
 def test_only_an_unavailable_system_is_worth_retrying() -> None:
     retryable = sorted(c.__name__ for c in _subclasses() if c.retryable)
     assert retryable == ["SourceUnavailable"]
+
+
+def test_the_subtree_hangs_from_the_one_root_with_a_status_per_class() -> None:
+    doc = errors_module.__doc__ or ""
+    for cls in [ConnectorError, *_subclasses()]:
+        assert issubclass(cls, MlgateError)
+        assert 400 <= cls.status < 600
+        assert cls.title
+        assert re.search(rf"\b{cls.__name__} +{cls.code} +{cls.status} ", doc), cls.__name__
+    assert errors_module.SourceNotFound.status == 404
+    assert errors_module.SourceUnavailable.status == 503
+    assert errors_module.CredentialsError.status == 403
+
+
+def test_a_connector_error_renders_as_problem_details() -> None:
+    exc = errors_module.SourceNotFound("source file x.csv does not exist")
+    body = error_problem(exc, "/api/v1/x")
+    assert body["status"] == 404
+    assert body["code"] == "source_not_found"
+    assert body["title"] == "Source not found"
+    assert body["detail"] == "source file x.csv does not exist"

@@ -18,7 +18,9 @@ from connectors.errors import (
     SourceNotFound,
     SourceUnavailable,
 )
-from connectors.s3 import S3ObjectReader, client_for, parse_s3_uri
+from connectors.s3 import parse_s3_uri
+from connectors.s3client import client_for
+from connectors.s3objects import S3ObjectReader
 from connectors.schema import arrow_schema
 from connectors.sources import iter_batches, read_table, supported_schemes
 from core.spec import DataContract
