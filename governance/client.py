@@ -1,15 +1,10 @@
 """The Python client of governance, over HTTP: what flows, the CLI and CI use.
 
-Answers come back as the same typed models the API returns (``XPublic`` classes of
-:mod:`governance.models`); problem details come back as the exceptions of
-:mod:`governance.errors`, matched by ``code``. Connection errors are retried, a few
-times with backoff, only for calls that are safe to repeat (reads, ``PUT``, ``DELETE``,
-and every ``POST`` given an ``idempotency_key``; model registration always sends one);
-when the service stays unreachable they raise :class:`GovernanceUnavailable`. httpx's
-errors become ours in one place, :func:`http_errors`.
-
-Lists come back as :class:`Page`, a plain ``list`` that also carries ``total``, the
-number of rows the filters match across all pages (the ``X-Total-Count`` header).
+One method per API operation. Answers come back as the typed models the API returns
+(the ``XPublic`` classes of :mod:`governance.schemas`); problem details come back as the
+exceptions of :mod:`governance.errors`, matched by ``code``. Retries, idempotency and
+the translation of httpx's errors are the session's (:mod:`governance.transport`); model
+registration always sends an idempotency key.
 
 Example::
 
@@ -21,27 +16,11 @@ Example::
 from __future__ import annotations
 
 import os
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-import httpx
-from pydantic import BaseModel, TypeAdapter
-
-from governance.errors import (
-    ERRORS_BY_CODE,
-    Conflict,
-    GovernanceUnavailable,
-    InvalidInput,
-    MlgateError,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-)
+from governance.errors import Conflict, InvalidInput, NotFound
 from governance.schemas import (
     ApiTokenPublic,
     AuditEventPublic,
@@ -61,113 +40,13 @@ from governance.schemas import (
     TokenCreated,
     VerifyResult,
 )
+from governance.transport import Page, Session, error_from_response, http_errors, query
 
 __all__ = ["GovernanceClient", "Page", "error_from_response", "http_errors"]
 
-API_PREFIX = "/api/v1"
-M = TypeVar("M", bound=BaseModel)
 
-_BY_STATUS: dict[int, type[MlgateError]] = {
-    401: Unauthenticated,
-    403: PermissionDenied,
-    404: NotFound,
-    409: Conflict,
-    422: InvalidInput,
-}
-_BACKOFF = (0.2, 0.5, 1.0)
-
-
-class Page(list[M], Generic[M]):
-    """One page of a list endpoint: the items, and ``total`` across all pages."""
-
-    def __init__(self, items: list[M], total: int | None) -> None:
-        super().__init__(items)
-        self.total = len(items) if total is None else total
-
-
-def _key(idempotency_key: str | None) -> dict[str, str] | None:
-    return {"Idempotency-Key": idempotency_key} if idempotency_key else None
-
-
-def _params(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def error_from_response(response: httpx.Response) -> MlgateError:
-    """Turn an error response (problem details, ideally) into a governance exception."""
-    detail = f"governance answered HTTP {response.status_code}"
-    code = None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        detail = str(body.get("detail") or detail)
-        code = body.get("code")
-    cls = ERRORS_BY_CODE.get(str(code)) or _BY_STATUS.get(response.status_code, MlgateError)
-    return cls(detail)
-
-
-@contextmanager
-def http_errors(base_url: str, what: str) -> Iterator[None]:
-    """The one place httpx's errors become ours, naming the service and ``what`` was sent.
-
-    =================================================  ===================================
-    httpx                                              governance.errors
-    =================================================  ===================================
-    ``TransportError`` (connect, read, write, pool     ``GovernanceUnavailable``: cannot
-    timeouts, network and protocol errors, proxy,      be reached
-    unsupported protocol)
-    ``DecodingError``, ``TooManyRedirects`` (any       ``GovernanceUnavailable``: no
-    other ``HTTPError``)                               usable answer
-    ``HTTPStatusError``                                the class of the answer's problem
-                                                       details (``error_from_response``)
-    ``InvalidURL``                                     ``InvalidInput``
-    ``StreamError``, ``CookieConflict``                ``MlgateError`` (a client bug)
-    =================================================  ===================================
-
-    Which of them are retried first is ``GovernanceClient._send``'s business. Messages
-    carry the error's kind, never httpx's text (it may quote a URL with its query).
-    """
-    try:
-        yield
-    except httpx.HTTPStatusError as exc:
-        raise error_from_response(exc.response) from exc
-    except httpx.TransportError as exc:
-        raise GovernanceUnavailable(
-            f"governance at {base_url} cannot be reached ({type(exc).__name__}) on {what}"
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise GovernanceUnavailable(
-            f"governance at {base_url} gave no usable answer ({type(exc).__name__}) on {what}"
-        ) from exc
-    except httpx.InvalidURL as exc:
-        raise InvalidInput(f"{what} is not a valid URL for governance at {base_url}") from exc
-    except (httpx.StreamError, httpx.CookieConflict) as exc:
-        raise MlgateError(
-            f"the governance client misused its HTTP session ({type(exc).__name__}) on {what}"
-        ) from exc
-
-
-class GovernanceClient:
-    """A session with the governance API, authenticated by one API token.
-
-    Args:
-        base_url: where governance listens, e.g. ``http://127.0.0.1:8000``.
-        token: an API token (``mlg_…``); never logged.
-        timeout: seconds per request.
-    """
-
-    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        with http_errors(self.base_url, "client set-up"):
-            self._http = httpx.Client(
-                base_url=self.base_url + API_PREFIX,
-                # No token, no header: the server answers 401 rather than the client failing.
-                headers={"Accept": "application/json"}
-                | ({"Authorization": f"Bearer {token}"} if token else {}),
-                timeout=timeout,
-            )
+class GovernanceClient(Session):
+    """A session with the governance API, one method per operation (see :class:`Session`)."""
 
     @classmethod
     def from_env(cls, *, timeout: float = 30.0) -> GovernanceClient:
@@ -185,85 +64,6 @@ class GovernanceClient:
         if not token:
             raise InvalidInput("MLGATE_TOKEN is not set: an API token is needed")
         return cls(url, token, timeout=timeout)
-
-    # -- plumbing -----------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> GovernanceClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        idempotent: bool | None = None,
-    ) -> httpx.Response:
-        if idempotent is None:
-            idempotent = method in ("GET", "PUT", "DELETE")
-        with http_errors(self.base_url, f"{method} {API_PREFIX}{path}"):
-            response = self._send(
-                method, path, json=json, params=params, headers=headers, idempotent=idempotent
-            )
-        if response.is_error:
-            raise error_from_response(response)
-        return response
-
-    def _send(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
-        """Send, again with backoff after a connection or timeout error when that is safe.
-
-        Any other error, or the last attempt's, is raised as it is, for ``http_errors``.
-        """
-        attempts = len(_BACKOFF) + 1
-        for attempt in range(attempts):
-            try:
-                return self._http.request(method, path, **kwargs)
-            except (httpx.NetworkError, httpx.TimeoutException) as exc:
-                # A refused connection never reached the server: safe to retry for any call.
-                retry = idempotent or isinstance(exc, httpx.ConnectError)
-                if not retry or attempt == attempts - 1:
-                    raise
-                time.sleep(_BACKOFF[attempt])
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _one(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
-        return model.model_validate(self._request(method, path, **kwargs).json())
-
-    def _post(
-        self, model: type[M], path: str, body: Any, idempotency_key: str | None, **kwargs: Any
-    ) -> M:
-        # With a key, the server replays the first answer: safe to retry.
-        headers = _key(idempotency_key) or {}
-        headers |= kwargs.pop("headers", None) or {}
-        return self._one(
-            model,
-            "POST",
-            path,
-            json=body,
-            headers=headers or None,
-            idempotent=kwargs.pop("idempotent", None) or idempotency_key is not None,
-            **kwargs,
-        )
-
-    def _many(self, model: type[M], path: str, params: dict[str, Any] | None = None) -> Page[M]:
-        response = self._request("GET", path, params=params)
-        items = TypeAdapter(list[model]).validate_python(response.json())  # type: ignore[valid-type]
-        total = response.headers.get("X-Total-Count")
-        return Page(items, int(total) if total and total.isdigit() else None)
 
     # -- identity -----------------------------------------------------------------------
 
@@ -398,7 +198,7 @@ class GovernanceClient:
         offset: int = 0,
     ) -> Page[DatasetVersionPublic]:
         """Dataset versions, newest first, optionally of one validation status."""
-        params = _params(validation_status=validation_status, limit=limit, offset=offset)
+        params = query(validation_status=validation_status, limit=limit, offset=offset)
         return self._many(DatasetVersionPublic, f"/projects/{project}/datasets", params)
 
     def record_validation(
@@ -471,7 +271,7 @@ class GovernanceClient:
         offset: int = 0,
     ) -> Page[ModelVersionPublic]:
         """Model versions, newest first, filtered (``stage``: the version holding it now)."""
-        params = _params(
+        params = query(
             stage=stage,
             algorithm=algorithm,
             trained_by=trained_by,
@@ -532,7 +332,7 @@ class GovernanceClient:
         offset: int = 0,
     ) -> Page[PromotionRequestPublic]:
         """A project's requests, newest first, optionally of one status, stage or model."""
-        params = _params(
+        params = query(
             status=status, stage=stage, model_version=model_version, limit=limit, offset=offset
         )
         return self._many(PromotionRequestPublic, f"/projects/{project}/promotion-requests", params)
@@ -585,7 +385,7 @@ class GovernanceClient:
         offset: int = 0,
     ) -> Page[StageAssignmentPublic]:
         """Every assignment of the project, newest first, ended ones included."""
-        params = _params(stage=stage, model_version=model_version, limit=limit, offset=offset)
+        params = query(stage=stage, model_version=model_version, limit=limit, offset=offset)
         return self._many(StageAssignmentPublic, f"/projects/{project}/stages", params)
 
     def rollback(
@@ -648,7 +448,7 @@ class GovernanceClient:
         offset: int = 0,
     ) -> Page[MonitoringResultPublic]:
         """Monitoring results, newest first, optionally filtered."""
-        params = _params(
+        params = query(
             model_version=model_version,
             dataset_drift=None if dataset_drift is None else str(dataset_drift).lower(),
             limit=limit,
@@ -670,7 +470,7 @@ class GovernanceClient:
         offset: int = 0,
     ) -> Page[AuditEventPublic]:
         """Audit events after ``after_seq`` in chain order, optionally filtered."""
-        params = _params(
+        params = query(
             after_seq=after_seq,
             limit=limit,
             action=action,
