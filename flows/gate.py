@@ -20,6 +20,7 @@ from typing import Any
 
 from prefect.input import RunInput
 
+from flows.errors import GateError
 from governance.client import GovernanceClient
 from governance.schemas import PromotionRequestPublic
 
@@ -27,10 +28,6 @@ from governance.schemas import PromotionRequestPublic
 MAX_SUSPENSIONS = 50
 # Prefect's own pause timeout lies past governance's expiry, so the expiry always wins.
 SUSPEND_MARGIN_S = 300
-
-
-class GateError(RuntimeError):
-    """The gate stayed closed: rejected, expired, blocked or not in effect in governance."""
 
 
 class GateInput(RunInput):

@@ -33,6 +33,7 @@ from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
 from core import offline
 from core.spec import ProjectSpec, load_spec
+from flows.errors import NoProductionModel
 from flows.retrain import trigger_retrain
 from governance.client import GovernanceClient
 from monitoring.actuals import ingest_actuals
@@ -83,7 +84,7 @@ def _reference(
     """The production model version and its training snapshot as a frame."""
     stage = client.current_stage(spec.name, "production")
     if stage is None:
-        raise LookupError(f"{spec.name} has no production model to monitor")
+        raise NoProductionModel(f"{spec.name} has no production model to monitor")
     model = stage.model
     dataset = client.get_dataset(spec.name, model.dataset_version)
     frame = store.read_snapshot(dataset.snapshot_uri, sha256=dataset.content_hash).to_pandas()
@@ -96,7 +97,7 @@ def run_monitoring(
     """One monitoring run without Prefect; returns the summary recorded in governance.
 
     Raises:
-        LookupError: the project has no production model.
+        NoProductionModel: the project has no production model.
         ActualsError: the actuals source is unusable.
     """
     spec = load_spec(params.spec_path)

@@ -30,6 +30,7 @@ from connectors.store import ArtifactStore, open_store
 from core import offline
 from core.spec import ProjectSpec, load_spec
 from flows import gate, scale, steps
+from flows.errors import ContractViolation, NoProductionModel, PipelineError
 from flows.ingest import Snapshot, retry_if_retryable, snapshot_source
 from governance.client import GovernanceClient
 
@@ -51,10 +52,6 @@ def run_scoped_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 # Results are persisted (small: URIs, hashes, ids) and keyed per flow run.
 STEP: dict[str, Any] = {"cache_key_fn": run_scoped_key, "persist_result": True}
 IO_RETRIES: dict[str, Any] = {**STEP, "retries": 3, "retry_delay_seconds": [2, 5, 15]}
-
-
-class PipelineError(RuntimeError):
-    """A pipeline stage ended the run; the message says which and why."""
 
 
 class RunParams(BaseModel):
@@ -178,8 +175,6 @@ def validate_task(ctx: Context, snap: Snapshot, dataset_version: int) -> dict[st
         description=f"validation of {ctx.spec.name} dataset v{dataset_version}",
     )
     if not report.success:
-        from flows.validate import ContractViolation
-
         raise ContractViolation(report)
     return report.to_dict()
 
@@ -268,7 +263,7 @@ def pass_gate(ctx: Context, request_id: str, params: GateParams) -> dict[str, An
     """Wait at the approval gate; only governance's record of the decision opens it.
 
     Raises:
-        gate.GateError: rejected (with the reasons), expired, or not in effect.
+        GateError: rejected (with the reasons), expired, or not in effect.
     """
     if suspends(params):
         req = gate.wait_suspended(ctx.client, request_id)
@@ -286,7 +281,7 @@ def pass_gate(ctx: Context, request_id: str, params: GateParams) -> dict[str, An
 def score_task(ctx: Context, source: str) -> steps.ScoredBatch:
     current = ctx.client.current_stage(ctx.spec.name, "production")
     if current is None:
-        raise PipelineError(f"project {ctx.spec.name} has no production model to score with")
+        raise NoProductionModel(f"project {ctx.spec.name} has no production model to score with")
     return steps.score_source(
         ctx.store,
         ctx.spec,
@@ -300,7 +295,7 @@ def score_on_cluster(ctx: Context, source: str, address: str) -> steps.ScoredBat
     """Score ``source`` in partitions on the Dask cluster at ``address``."""
     current = ctx.client.current_stage(ctx.spec.name, "production")
     if current is None:
-        raise PipelineError(f"project {ctx.spec.name} has no production model to score with")
+        raise NoProductionModel(f"project {ctx.spec.name} has no production model to score with")
     runner = scale.task_runner(address)
     return scale.score_partitions.with_options(task_runner=runner)(
         ctx.params.spec_path,

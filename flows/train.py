@@ -38,6 +38,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from core.spec import CANDIDATES, DataContract, ProjectSpec, TrainingSpec
+from flows.errors import TrainingDataError
 
 METRICS = ("roc_auc", "average_precision", "accuracy", "f1", "log_loss")
 LOWER_IS_BETTER = frozenset({"log_loss"})
@@ -62,10 +63,6 @@ _KEY_PARAMS = {
     ),
 }
 _DIGITS = 6
-
-
-class TrainingDataError(ValueError):
-    """The training frame cannot be used; the message names the columns or classes at fault."""
 
 
 @dataclass(frozen=True)

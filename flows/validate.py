@@ -5,9 +5,9 @@ set of columns, a non-empty table, and per column its type, nullability, range,
 allowed values and (for the id column) uniqueness. `validate_frame` runs that suite
 on a pandas frame in an ephemeral, in-memory GX context (no files, no analytics)
 and turns GX's results into a small `ValidationReport` whose messages name each
-failing column and what is wrong with it. `ensure_valid` raises `ContractViolation`
-instead of returning a failed report, and `bad_row_mask` marks the rows that break
-a row-level rule so they can be quarantined.
+failing column and what is wrong with it. `ensure_valid` raises
+`flows.errors.ContractViolation` instead of returning a failed report, and
+`bad_row_mask` marks the rows that break a row-level rule so they can be quarantined.
 
 This module is plain logic; a Prefect task wraps it in `flows.steps`.
 """
@@ -32,10 +32,10 @@ from great_expectations.data_context.types.base import (
 from great_expectations.expectations.expectation import Expectation
 
 from core.spec import ColumnSpec, DataContract
+from flows.errors import ContractViolation
 
 __all__ = [
     "ColumnFailure",
-    "ContractViolation",
     "ValidationReport",
     "bad_row_mask",
     "build_suite",
@@ -218,17 +218,6 @@ class ValidationReport:
             ]
             rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         return head + "\n\n" + "\n".join(rows) + "\n"
-
-
-class ContractViolation(Exception):
-    """The data does not satisfy its contract; `.report` holds every failure."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        self.report = report
-        super().__init__(
-            f"data does not satisfy the contract ({len(report.failures)} failed checks "
-            f"on {report.rows} rows):\n{report.message()}"
-        )
 
 
 # --------------------------------------------------------------------------- validation

@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.offline import OFFLINE_DEFAULTS
+from mlgate.errors import StackError
 
 stack_app = typer.Typer(help="Run the local stack and register the flows.", no_args_is_help=True)
 console = Console()
@@ -41,10 +42,6 @@ STATE_FILE = "stack.json"
 TOKENS_FILE = "tokens.json"
 SERVE_TOKEN_FILE = "serve.token"
 FLOWS_PRINCIPAL = "flows"
-
-
-class StackError(RuntimeError):
-    """The stack cannot start or be reached; the message names the part and why."""
 
 
 @dataclass

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from flows.errors import ContractViolation
 from flows.pipeline import PipelineParams, pipeline
-from flows.validate import ContractViolation
 from governance.client import GovernanceClient
 from mlgate.demo import data as demo_data
 from mlgate.demo.run import SPEC_FILE, run_demo

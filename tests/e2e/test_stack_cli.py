@@ -17,6 +17,7 @@ import pytest
 from e2e_stack import free_port, mlgate_cli
 
 from mlgate.commands import stack as stack_cmd
+from mlgate.errors import StackError
 
 OWN_PREFECT = True  # no Prefect server needed
 
@@ -82,7 +83,7 @@ def test_up_reports_a_part_that_dies_with_its_log_tail(tmp_path: Path) -> None:
         env=dict(os.environ),
         health="http://127.0.0.1:9/none",
     )
-    with pytest.raises(stack_cmd.StackError, match="broken exited during start-up") as info:
+    with pytest.raises(StackError, match="broken exited during start-up") as info:
         stack_cmd.wait_healthy(svc, timeout=30)
     assert "cannot bind: boom" in str(info.value)
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from core.spec import DataContract, load_spec
+from flows.errors import ContractViolation
 from flows.validate import (
     ColumnFailure,
-    ContractViolation,
     ValidationReport,
     bad_row_mask,
     build_suite,
