@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from core.errors import MlgateError
 
 if TYPE_CHECKING:
-    from flows.validate import ValidationReport
+    from flows.validation_report import ValidationReport
 
 __all__ = [
     "ContractViolation",

@@ -26,7 +26,7 @@ from governance.client import GovernanceClient
 if TYPE_CHECKING:
     import pandas as pd
 
-    from flows import validate as validate_lib
+    from flows.validation_report import ValidationReport
 
 # scikit-learn, Great Expectations and Evidently are imported by the step that needs
 # them: a flow run resumed after the approval gate starts in seconds, not tens of them.
@@ -41,7 +41,7 @@ def load_frame(store: ArtifactStore, uri: str, sha256: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- validate
 def validate_snapshot(
     store: ArtifactStore, spec: ProjectSpec, uri: str, sha256: str
-) -> validate_lib.ValidationReport:
+) -> ValidationReport:
     from flows import validate as validate_lib
 
     frame = load_frame(store, uri, sha256)

@@ -9,7 +9,7 @@ import pytest
 from core.errors import MlgateError, error_problem
 from flows import errors
 from flows.errors import ContractViolation, PipelineError
-from flows.validate import ColumnFailure, ValidationReport
+from flows.validation_report import ColumnFailure, ValidationReport
 from mlgate.errors import StackError
 
 PIPELINE = [getattr(errors, name) for name in errors.__all__]
