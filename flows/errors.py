@@ -7,6 +7,8 @@
      ├── TrainingDataError     invalid_training_data 422  the training frame cannot be used
      ├── GateError             gate_closed           409  the approval gate stayed closed
      └── NoProductionModel     no_production_model   409  scoring or monitoring needs one
+    SettingsError              invalid_settings      422  an MLGATE_* variable is out of bounds
+                               (an InvalidInput, outside the pipeline subtree)
 
 A step that raises one of these ends the run, and Prefect shows its message. Messages
 name the object and what is wrong, never a secret or the content of the data:
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from core.errors import MlgateError
+from core.errors import InvalidInput, MlgateError
 
 if TYPE_CHECKING:
     from flows.validation_report import ValidationReport
@@ -27,6 +29,7 @@ __all__ = [
     "GateError",
     "NoProductionModel",
     "PipelineError",
+    "SettingsError",
     "TrainingDataError",
 ]
 
@@ -82,3 +85,11 @@ class NoProductionModel(PipelineError):
     code: ClassVar[str] = "no_production_model"
     status: ClassVar[int] = 409
     title: ClassVar[str] = "No production model"
+
+
+class SettingsError(InvalidInput):
+    """An ``MLGATE_*`` variable of the flows or the CLI is out of bounds; the message
+    names the variable and what is wrong, never its value."""
+
+    code: ClassVar[str] = "invalid_settings"
+    title: ClassVar[str] = "Invalid settings"

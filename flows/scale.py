@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,16 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from connectors.store import open_store
 from core.spec import load_spec
 from flows import steps
-
-ENV_ADDRESS = "MLGATE_DASK_ADDRESS"
+from flows.settings import get_settings
 
 
 def dask_address(explicit: str | None = None) -> str | None:
-    """The configured cluster: ``explicit``, else ``MLGATE_DASK_ADDRESS``, else None."""
-    return explicit or os.environ.get(ENV_ADDRESS) or None
+    """The configured cluster: ``explicit``, else ``MLGATE_DASK_ADDRESS``, else None.
+
+    Raises:
+        SettingsError: ``MLGATE_DASK_ADDRESS`` is not a Dask address.
+    """
+    return explicit or get_settings().dask_address
 
 
 def task_runner(address: str | None, *, local_workers: int = 2) -> TaskRunner[Any]:

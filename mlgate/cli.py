@@ -18,6 +18,7 @@ from rich.table import Table
 
 import mlgate
 from core import offline
+from flows.errors import SettingsError
 from mlgate.commands import stack as stack_commands
 from mlgate.commands.governance import (
     audit_app,
@@ -140,7 +141,11 @@ def _fmt(v: object) -> str:
 def main() -> None:
     """The ``mlgate`` command: telemetry off in this process and its children, then run."""
     offline.apply()
-    app()
+    try:
+        app()
+    except SettingsError as exc:
+        Console(stderr=True).print(f"[red]error[/red] {exc.code}: {escape(str(exc))}")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

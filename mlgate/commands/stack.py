@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.offline import OFFLINE_DEFAULTS
+from flows.settings import get_settings
 from mlgate.errors import StackError
 
 stack_app = typer.Typer(help="Run the local stack and register the flows.", no_args_is_help=True)
@@ -61,7 +62,7 @@ class Service:
 # ------------------------------------------------------------------------------ state
 def stack_dir(path: Path | None = None) -> Path:
     """Where the stack keeps its state, logs and Prefect home (``MLGATE_STACK_DIR``)."""
-    return (path or Path(os.environ.get("MLGATE_STACK_DIR", ".mlgate/stack"))).resolve()
+    return (path or Path(get_settings().stack_dir)).resolve()
 
 
 def read_state(directory: Path) -> dict[str, Service]:
@@ -272,7 +273,7 @@ def ensure_tokens(directory: Path, governance_url: str) -> dict[str, str]:
     principals and the flows use ``MLGATE_TOKEN`` from the environment instead.
     """
     from governance.client import GovernanceClient
-    from governance.config import get_settings
+    from governance.config import get_settings as governance_settings
     from governance.errors import Conflict
     from governance.server import bootstrap_admin
 
@@ -280,7 +281,7 @@ def ensure_tokens(directory: Path, governance_url: str) -> dict[str, str]:
     if file.exists():
         return dict(json.loads(file.read_text()))
     try:
-        admin = bootstrap_admin(get_settings().database_url, name="admin")
+        admin = bootstrap_admin(governance_settings().database_url, name="admin")
     except Conflict:
         return {}
     with GovernanceClient(governance_url, admin) as client:
@@ -295,7 +296,7 @@ def ensure_serve_token(directory: Path) -> str | None:
     """The prediction server's bearer token: ``MLGATE_SERVE_TOKEN`` when set (a token or a
     secret reference, passed on as it is); otherwise one generated for this stack, kept in
     ``serve.token`` (mode 0600) and reused by the next ``up``."""
-    if os.environ.get("MLGATE_SERVE_TOKEN"):
+    if get_settings().serve_token is not None:
         return None  # the child inherits it
     file = directory / SERVE_TOKEN_FILE
     if file.exists():
@@ -397,6 +398,7 @@ def up(
     ] = None,
 ) -> None:
     """Start Prefect server, governance, a worker and the prediction server in the background."""
+    settings = get_settings()  # a bad MLGATE_* value is refused before anything starts
     where = stack_dir(directory)
     services = read_state(where)
     live = [s.name for s in services.values() if is_running(s)]
@@ -422,7 +424,11 @@ def up(
             started["governance"] = start_governance(where, host, governance_port, api, timeout)
         write_state(where, started)
         gov_url = str(started["governance"].url)
-        token = os.environ.get("MLGATE_TOKEN") or ensure_tokens(where, gov_url).get(FLOWS_PRINCIPAL)
+        token = (
+            settings.token.get_secret_value()
+            if settings.token
+            else ensure_tokens(where, gov_url).get(FLOWS_PRINCIPAL)
+        )
         with console.status(f"starting a worker on work pool {pool}"):
             started["worker"] = start_worker(where, api, pool, token, timeout)
         write_state(where, started)

@@ -54,6 +54,15 @@ def test_status_and_down_without_a_stack(tmp_path: Path) -> None:
     assert down.returncode == 0 and "nothing to stop" in down.stdout
 
 
+def test_a_bad_setting_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    env = _env(tmp_path) | {"MLGATE_SERVE_TOKEN": "two words"}
+    done = mlgate_cli("up", "--governance-port", str(free_port()), env=env, timeout=60)
+    assert done.returncode == 2
+    assert "invalid_settings" in done.stderr and "MLGATE_SERVE_TOKEN" in done.stderr
+    assert "two words" not in done.stderr + done.stdout
+    assert not (tmp_path / "stack").exists()  # refused before anything started
+
+
 def test_down_leaves_alone_a_process_that_reused_a_recorded_pid(tmp_path: Path) -> None:
     """A recorded pid whose start time differs is someone else's process: never signalled."""
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

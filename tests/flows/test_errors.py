@@ -6,13 +6,13 @@ import pickle
 
 import pytest
 
-from core.errors import MlgateError, error_problem
+from core.errors import InvalidInput, MlgateError, error_problem
 from flows import errors
 from flows.errors import ContractViolation, PipelineError
 from flows.validation_report import ColumnFailure, ValidationReport
 from mlgate.errors import StackError
 
-PIPELINE = [getattr(errors, name) for name in errors.__all__]
+PIPELINE = [getattr(errors, name) for name in errors.__all__ if name != "SettingsError"]
 
 
 @pytest.mark.parametrize("cls", PIPELINE, ids=lambda c: c.__name__)
@@ -39,6 +39,12 @@ def test_a_contract_violation_names_the_columns_and_survives_pickling() -> None:
     again = pickle.loads(pickle.dumps(exc))
     assert isinstance(again, ContractViolation) and str(again) == str(exc)
     assert again.report == report
+
+
+def test_settings_errors_are_invalid_input_outside_the_pipeline_subtree() -> None:
+    assert issubclass(errors.SettingsError, InvalidInput)
+    assert not issubclass(errors.SettingsError, PipelineError)
+    assert errors.SettingsError.code not in {c.code for c in PIPELINE}
 
 
 def test_stack_error_is_an_mlgate_error() -> None:
