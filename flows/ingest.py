@@ -8,7 +8,6 @@ never writes a second copy, and memory stays bounded by a batch and a row group.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +15,7 @@ from connectors.errors import ConnectorError
 from connectors.sources import DEFAULT_BATCH_ROWS, open_source
 from connectors.store import ArtifactStore
 from core.spec import DataContract
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Where a snapshot lives and what it holds (small: safe to pass between tasks)."""
-
-    source: str
-    uri: str
-    content_hash: str
-    rows: int
-    columns: int
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+from flows.results import Snapshot
 
 
 def snapshot_source(

@@ -34,6 +34,7 @@ from connectors.store import ArtifactStore, open_store
 from core import offline
 from core.spec import ProjectSpec, load_spec
 from flows.errors import NoProductionModel
+from flows.results import MonitorSummary
 from flows.retrain import trigger_retrain
 from governance.client import GovernanceClient
 from monitoring.actuals import ingest_actuals
@@ -93,7 +94,7 @@ def _reference(
 
 def run_monitoring(
     params: MonitorParams, client: GovernanceClient, store: ArtifactStore
-) -> dict[str, Any]:
+) -> MonitorSummary:
     """One monitoring run without Prefect; returns the summary recorded in governance.
 
     Raises:
@@ -118,17 +119,20 @@ def run_monitoring(
         reference_scores=handle.score(sample),
         min_actuals=params.min_actuals,
     )
-    summary = {
-        **outcome.summary(),
-        "model_version": model.version,
-        "actuals_ingested": ingested,
-        "report_uri": outcome.html_uri,
-        "json_uri": outcome.json_uri,
-        "markdown": outcome.markdown(),
-    }
+    result_id = None
     if params.record and not outcome.empty:
-        summary["monitoring_result_id"] = _record(client, spec, model.version, outcome)
-    return summary
+        result_id = _record(client, spec, model.version, outcome)
+    return MonitorSummary.model_validate(
+        {
+            **outcome.summary(),
+            "model_version": model.version,
+            "actuals_ingested": ingested,
+            "report_uri": outcome.html_uri,
+            "json_uri": outcome.json_uri,
+            "markdown": outcome.markdown(),
+            "monitoring_result_id": result_id,
+        }
+    )
 
 
 def _record(client: GovernanceClient, spec: ProjectSpec, version: int, o: MonitorOutcome) -> int:
@@ -156,7 +160,7 @@ def _connect(params: MonitorParams) -> str:
 
 
 @task
-def _monitor(params: MonitorParams) -> dict[str, Any]:
+def _monitor(params: MonitorParams) -> MonitorSummary:
     token = resolve_secret(params.token_ref).get_secret_value()
     store = open_store(str(Path(params.store_url)))
     with GovernanceClient(params.governance_url, token) as client:
@@ -164,21 +168,22 @@ def _monitor(params: MonitorParams) -> dict[str, Any]:
 
 
 @flow(name="mlgate-monitor", log_prints=False)
-def monitor_flow(params: MonitorParams) -> dict[str, Any]:
+def monitor_flow(params: MonitorParams) -> MonitorSummary:
     """Drift, data quality and live quality of the production model over a window."""
     offline.apply()
     _connect(params)
     summary = _monitor(params)
     with contextlib.suppress(MissingContextError):
         create_markdown_artifact(
-            key="monitoring", markdown=summary["markdown"], description="production monitoring"
+            key="monitoring", markdown=summary.markdown, description="production monitoring"
         )
-    log.info("monitoring: %s", "; ".join(summary["alerts"]) or "no breach")
-    result_id = summary.get("monitoring_result_id")
-    if params.retrain_on_breach and summary.get("breach") and result_id is not None:
-        summary["retrain_run_id"] = trigger_retrain(
+    log.info("monitoring: %s", "; ".join(summary.alerts) or "no breach")
+    result_id = summary.monitoring_result_id
+    if params.retrain_on_breach and summary.breach and result_id is not None:
+        run_id = trigger_retrain(
             params.model_dump(mode="json"),
             project=load_spec(params.spec_path).name,
             breach_id=str(result_id),
         )
+        summary = summary.model_copy(update={"retrain_run_id": run_id})
     return summary

@@ -25,6 +25,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from connectors.store import open_store
 from core.spec import load_spec
 from flows import steps
+from flows.results import Scored, Trained
 from flows.settings import get_settings
 
 
@@ -82,7 +83,7 @@ def train_candidates(
     snapshot_uri: str,
     snapshot_sha256: str,
     seeds: list[int] | None = None,
-) -> steps.TrainedModel:
+) -> Trained:
     """Fit every candidate of the spec (times ``seeds``) as parallel tasks, keep the best.
 
     Run it with ``train_candidates.with_options(task_runner=task_runner(address))``.
@@ -103,7 +104,7 @@ def train_candidates(
     best, blob = ranked[0]
     stored = open_store(store_url).put_bytes(blob, kind="models", suffix=".skops")
     metrics = {**best.holdout, "cv_mean": best.cv_mean, "cv_std": best.cv_std}
-    return steps.TrainedModel(
+    return Trained(
         algorithm=best.name,
         params=best.params,
         metrics={k: float(v) for k, v in metrics.items()},
@@ -151,7 +152,7 @@ def score_partitions(
     base_dir: str,
     model: dict[str, Any],
     partitions: int = 4,
-) -> steps.ScoredBatch:
+) -> Scored:
     """Score ``source`` in ``partitions`` contiguous row ranges as parallel tasks.
 
     The batch is stored first (content-addressed) so every task reads it from the
