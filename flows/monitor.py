@@ -22,7 +22,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
@@ -40,6 +40,11 @@ from governance.client import GovernanceClient
 from monitoring.actuals import ingest_actuals
 from monitoring.monitor import MonitorOutcome, monitor_window
 from serving.registry import load_handle
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from governance.schemas import ModelVersionPublic
 
 __all__ = ["MonitorParams", "monitor_flow", "run_monitoring"]
 
@@ -81,7 +86,7 @@ class MonitorParams(BaseModel):
 
 def _reference(
     client: GovernanceClient, store: ArtifactStore, spec: ProjectSpec
-) -> tuple[Any, Any]:
+) -> tuple[ModelVersionPublic, pd.DataFrame]:
     """The production model version and its training snapshot as a frame."""
     stage = client.current_stage(spec.name, "production")
     if stage is None:

@@ -43,7 +43,7 @@ def task_runner(address: str | None, *, local_workers: int = 2) -> TaskRunner[An
     else Prefect's default thread pool."""
     if not address:
         return ThreadPoolTaskRunner()
-    from prefect_dask import DaskTaskRunner
+    from prefect_dask.task_runners import DaskTaskRunner
 
     if address == "local":
         return DaskTaskRunner(
@@ -91,7 +91,8 @@ def train_candidates(
     from flows import train as train_lib
 
     spec = load_spec(spec_path)
-    plan = [(name, seed) for seed in (seeds or [None]) for name in spec.training.candidates]
+    runs: list[int | None] = list(seeds) if seeds else [None]
+    plan = [(name, seed) for seed in runs for name in spec.training.candidates]
     futures = [
         fit_candidate_task.submit(spec_path, store_url, snapshot_uri, snapshot_sha256, n, s)
         for n, s in plan

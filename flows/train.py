@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,8 @@ _KEY_PARAMS = {
     ),
 }
 _DIGITS = 6
+# What a candidate's result travels with when ranked: its pipeline, or its skops bytes.
+FittedT = TypeVar("FittedT")
 
 
 @dataclass(frozen=True)
@@ -316,8 +318,8 @@ def fit(frame: pd.DataFrame, spec: ProjectSpec) -> FitResult:
 
 
 def rank(
-    fitted: list[tuple[CandidateResult, Any]], metric: str
-) -> list[tuple[CandidateResult, Any]]:
+    fitted: list[tuple[CandidateResult, FittedT]], metric: str
+) -> list[tuple[CandidateResult, FittedT]]:
     """Candidates best first by the holdout ``metric``; ties keep their order."""
     sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
     return sorted(fitted, key=lambda pair: sign * pair[0].holdout[metric])

@@ -15,21 +15,37 @@ This module is plain logic; a Prefect task wraps it in `flows.steps`.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import great_expectations as gx
-import great_expectations.expectations as gxe
 import pandas as pd
 from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
+
+# GX's public expectation classes: its expectations package imports them without an
+# __all__, so mypy's strict mode (no implicit re-export) does not see them exported.
+from great_expectations.expectations import (  # type: ignore[attr-defined]
+    ExpectColumnValuesToBeBetween,
+    ExpectColumnValuesToBeInSet,
+    ExpectColumnValuesToBeInTypeList,
+    ExpectColumnValuesToBeUnique,
+    ExpectColumnValuesToNotBeNull,
+    ExpectTableColumnsToMatchSet,
+    ExpectTableRowCountToBeBetween,
+)
 from great_expectations.expectations.expectation import Expectation
 
 from core.spec import ColumnSpec, DataContract
 from flows.errors import ContractViolation
 from flows.validation_report import ValidationReport, read_failures
+
+if TYPE_CHECKING:
+    from great_expectations.data_context.data_context.ephemeral_data_context import (
+        EphemeralDataContext,
+    )
 
 __all__ = [
     "bad_row_mask",
@@ -92,8 +108,8 @@ def build_suite(contract: DataContract, *, name: str) -> gx.ExpectationSuite:
 def _expectations(contract: DataContract, present: set[str] | None = None) -> list[Expectation]:
     """The contract's expectations; with `present`, only those for columns that exist."""
     out: list[Expectation] = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=contract.names, exact_match=True),
-        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        ExpectTableColumnsToMatchSet(column_set=contract.names, exact_match=True),
+        ExpectTableRowCountToBeBetween(min_value=1),
     ]
     for col in contract.columns:
         if present is not None and col.name not in present:
@@ -105,21 +121,21 @@ def _expectations(contract: DataContract, present: set[str] | None = None) -> li
 def _column_expectations(col: ColumnSpec, is_id: bool) -> list[Expectation]:
     out: list[Expectation] = []
     if not col.nullable:
-        out.append(gxe.ExpectColumnValuesToNotBeNull(column=col.name))
-    out.append(gxe.ExpectColumnValuesToBeInTypeList(column=col.name, type_list=type_list(col)))
+        out.append(ExpectColumnValuesToNotBeNull(column=col.name))
+    out.append(ExpectColumnValuesToBeInTypeList(column=col.name, type_list=type_list(col)))
     if col.min is not None or col.max is not None:
         out.append(
-            gxe.ExpectColumnValuesToBeBetween(column=col.name, min_value=col.min, max_value=col.max)
+            ExpectColumnValuesToBeBetween(column=col.name, min_value=col.min, max_value=col.max)
         )
     if col.allowed is not None:
-        out.append(gxe.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.allowed)))
+        out.append(ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.allowed)))
     if is_id:
-        out.append(gxe.ExpectColumnValuesToBeUnique(column=col.name))
+        out.append(ExpectColumnValuesToBeUnique(column=col.name))
     return out
 
 
 # --------------------------------------------------------------------------- validation
-def _context() -> Any:
+def _context() -> EphemeralDataContext:
     """A fresh in-memory GX context: no files, no analytics, no progress bars."""
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
@@ -179,8 +195,7 @@ def validate_frame(
         e
         for e in _expectations(contract, present)
         if not (
-            isinstance(e, gxe.ExpectColumnValuesToBeBetween)
-            and not _range_checkable(frame[e.column])
+            isinstance(e, ExpectColumnValuesToBeBetween) and not _range_checkable(frame[e.column])
         )
     ]
 

@@ -14,12 +14,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from core.spec import DataContract
+
+if TYPE_CHECKING:
+    from great_expectations.core import ExpectationValidationResult
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
 
 __all__ = ["ColumnFailure", "ValidationReport", "read_failures"]
 
@@ -122,7 +128,7 @@ class ValidationReport:
 
 
 def read_failures(
-    results: Iterable[Any], frame: pd.DataFrame, contract: DataContract
+    results: Iterable[ExpectationValidationResult], frame: pd.DataFrame, contract: DataContract
 ) -> list[ColumnFailure]:
     """Our failures for GX's expectation results, in report order.
 
@@ -134,10 +140,14 @@ def read_failures(
     order = {n: i for i, n in enumerate(contract.names)}
     failures: list[ColumnFailure] = []
     for r in results:
-        if not r.success:
-            failures.extend(
-                _failures(r.expectation_config, r.result, r.exception_info, frame, contract)
-            )
+        if r.success:
+            continue
+        if r.expectation_config is None:  # GX always sets it; a failure is never dropped
+            failures.append(ColumnFailure(None, "unknown", "a check failed (GX gave no details)"))
+            continue
+        failures.extend(
+            _failures(r.expectation_config, r.result, r.exception_info, frame, contract)
+        )
     # Table first, then columns in contract order, checks in a fixed order within one.
     failures.sort(
         key=lambda f: (
@@ -150,14 +160,14 @@ def read_failures(
 
 
 def _failures(
-    config: Any,
+    config: ExpectationConfiguration,
     result: Mapping[str, Any],
-    exception_info: Any,
+    exception_info: Mapping[str, Any] | None,
     frame: pd.DataFrame,
     contract: DataContract,
 ) -> list[ColumnFailure]:
     """Our failures for one failed GX result; `frame` is the caller's, for its dtypes."""
-    kind: str = config.type
+    kind = config.type
     kwargs: Mapping[str, Any] = config.kwargs
     column: str | None = kwargs.get("column")
 
@@ -214,7 +224,7 @@ def _failures(
     return [ColumnFailure(column, kind, detail, count, examples)]
 
 
-def _exception_message(info: Any) -> str | None:
+def _exception_message(info: Mapping[str, Any] | None) -> str | None:
     """GX's exception info is flat for one metric, or keyed by metric when several failed."""
     if not isinstance(info, Mapping):
         return None

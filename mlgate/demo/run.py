@@ -13,6 +13,7 @@ their own API token, exactly as they would through the HTTP API:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 from flows.results import PipelineSummary
-from governance.schemas import AuditEventPublic, VerifyResult
+from governance.schemas import AuditEventPublic, PromotionRequestPublic, VerifyResult
 from mlgate.demo import data as demo_data
 
 SPEC_FILE = Path(__file__).with_name("credit_risk.yaml")
@@ -111,10 +112,10 @@ def _reviewer(
             GovernanceClient(url, creds["bob"]) as bob,
         ):
             while not stop.is_set():
-                try:
+                waiting: list[PromotionRequestPublic] = []
+                # NotFound: the pipeline has not created the project yet.
+                with contextlib.suppress(NotFound):
                     waiting = bob.list_promotion_requests(project, status="pending")
-                except NotFound:  # the pipeline has not created the project yet
-                    waiting = []
                 pending = [r for r in waiting if str(r.id) not in seen]
                 if not pending:
                     time.sleep(0.5)

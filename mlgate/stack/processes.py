@@ -70,7 +70,8 @@ def is_running(svc: Service) -> bool:
 
     try:
         proc = psutil.Process(svc.pid)
-        return abs(proc.create_time() - svc.started) < 1.0 and proc.status() != "zombie"
+        same = abs(float(proc.create_time()) - svc.started) < 1.0
+        return same and proc.status() != "zombie"
     except psutil.Error:
         return False
 
