@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from connectors.store import open_store
+from core import offline
 from core.spec import load_spec
 from flows import steps
 from flows.results import Scored, Trained
@@ -88,6 +89,7 @@ def train_candidates(
 
     Run it with ``train_candidates.with_options(task_runner=task_runner(address))``.
     """
+    offline.apply()
     from flows import train as train_lib
 
     spec = load_spec(spec_path)
@@ -160,6 +162,7 @@ def score_partitions(
     store; the scored parts come back in order and are logged and stored as one batch,
     exactly as ``steps.score_source`` does.
     """
+    offline.apply()
     import pandas as pd
     import pyarrow.parquet as pq
 
