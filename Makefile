@@ -63,7 +63,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy core governance connectors
+	$(VENV)/bin/mypy core governance connectors flows mlgate
 
 pytest: $(STAMP) $(BAO_STAMP)
 	$(VENV)/bin/pytest -q

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from prefect.input import RunInput
 
+from flows.errors import GateError
+from flows.results import Promotion
 from governance.client import GovernanceClient
 from governance.schemas import PromotionRequestPublic
 
@@ -27,10 +28,6 @@ from governance.schemas import PromotionRequestPublic
 MAX_SUSPENSIONS = 50
 # Prefect's own pause timeout lies past governance's expiry, so the expiry always wins.
 SUSPEND_MARGIN_S = 300
-
-
-class GateError(RuntimeError):
-    """The gate stayed closed: rejected, expired, blocked or not in effect in governance."""
 
 
 class GateInput(RunInput):
@@ -102,7 +99,7 @@ def _reasons(req: PromotionRequestPublic) -> str:
     return "; ".join(said + failed) or req.detail or "no reason given"
 
 
-def confirm_promoted(client: GovernanceClient, req: PromotionRequestPublic) -> dict[str, Any]:
+def confirm_promoted(client: GovernanceClient, req: PromotionRequestPublic) -> Promotion:
     """The decided request, if and only if governance shows its model holding the stage.
 
     Raises:
@@ -129,4 +126,12 @@ def confirm_promoted(client: GovernanceClient, req: PromotionRequestPublic) -> d
             f"request {req.id} is approved but {req.stage.value} of {req.project} holds {holder}, "
             f"not v{req.model_version}"
         )
-    return req.model_dump(mode="json")
+    return Promotion(
+        request_id=str(req.id),
+        project=req.project,
+        model_version=req.model_version,
+        stage=req.stage.value,
+        status=status,
+        requested_by=req.requested_by,
+        approved_by=[d.principal for d in req.decisions if d.decision.value == "approve"],
+    )

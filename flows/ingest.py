@@ -8,28 +8,18 @@ never writes a second copy, and memory stays bounded by a batch and a row group.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.errors import ConnectorError
 from connectors.sources import DEFAULT_BATCH_ROWS, open_source
 from connectors.store import ArtifactStore
 from core.spec import DataContract
+from flows.results import Snapshot
 
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Where a snapshot lives and what it holds (small: safe to pass between tasks)."""
-
-    source: str
-    uri: str
-    content_hash: str
-    rows: int
-    columns: int
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+if TYPE_CHECKING:
+    from prefect import Task
+    from prefect.client.schemas.objects import State, TaskRun
 
 
 def snapshot_source(
@@ -58,7 +48,9 @@ def snapshot_source(
     )
 
 
-def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
+def retry_if_retryable(
+    task: Task[..., Any] | None, task_run: TaskRun | None, state: State[Any]
+) -> bool:
     """Prefect ``retry_condition_fn`` for I/O tasks: retry only what a retry can help.
 
     A connector error says whether it is worth retrying (only an unavailable system

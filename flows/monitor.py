@@ -22,7 +22,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
@@ -33,11 +33,18 @@ from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
 from core import offline
 from core.spec import ProjectSpec, load_spec
+from flows.errors import NoProductionModel
+from flows.results import MonitorSummary
 from flows.retrain import trigger_retrain
 from governance.client import GovernanceClient
 from monitoring.actuals import ingest_actuals
 from monitoring.monitor import MonitorOutcome, monitor_window
 from serving.registry import load_handle
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from governance.schemas import ModelVersionPublic
 
 __all__ = ["MonitorParams", "monitor_flow", "run_monitoring"]
 
@@ -79,11 +86,11 @@ class MonitorParams(BaseModel):
 
 def _reference(
     client: GovernanceClient, store: ArtifactStore, spec: ProjectSpec
-) -> tuple[Any, Any]:
+) -> tuple[ModelVersionPublic, pd.DataFrame]:
     """The production model version and its training snapshot as a frame."""
     stage = client.current_stage(spec.name, "production")
     if stage is None:
-        raise LookupError(f"{spec.name} has no production model to monitor")
+        raise NoProductionModel(f"{spec.name} has no production model to monitor")
     model = stage.model
     dataset = client.get_dataset(spec.name, model.dataset_version)
     frame = store.read_snapshot(dataset.snapshot_uri, sha256=dataset.content_hash).to_pandas()
@@ -92,11 +99,11 @@ def _reference(
 
 def run_monitoring(
     params: MonitorParams, client: GovernanceClient, store: ArtifactStore
-) -> dict[str, Any]:
+) -> MonitorSummary:
     """One monitoring run without Prefect; returns the summary recorded in governance.
 
     Raises:
-        LookupError: the project has no production model.
+        NoProductionModel: the project has no production model.
         ActualsError: the actuals source is unusable.
     """
     spec = load_spec(params.spec_path)
@@ -117,17 +124,20 @@ def run_monitoring(
         reference_scores=handle.score(sample),
         min_actuals=params.min_actuals,
     )
-    summary = {
-        **outcome.summary(),
-        "model_version": model.version,
-        "actuals_ingested": ingested,
-        "report_uri": outcome.html_uri,
-        "json_uri": outcome.json_uri,
-        "markdown": outcome.markdown(),
-    }
+    result_id = None
     if params.record and not outcome.empty:
-        summary["monitoring_result_id"] = _record(client, spec, model.version, outcome)
-    return summary
+        result_id = _record(client, spec, model.version, outcome)
+    return MonitorSummary.model_validate(
+        {
+            **outcome.summary(),
+            "model_version": model.version,
+            "actuals_ingested": ingested,
+            "report_uri": outcome.html_uri,
+            "json_uri": outcome.json_uri,
+            "markdown": outcome.markdown(),
+            "monitoring_result_id": result_id,
+        }
+    )
 
 
 def _record(client: GovernanceClient, spec: ProjectSpec, version: int, o: MonitorOutcome) -> int:
@@ -155,7 +165,7 @@ def _connect(params: MonitorParams) -> str:
 
 
 @task
-def _monitor(params: MonitorParams) -> dict[str, Any]:
+def _monitor(params: MonitorParams) -> MonitorSummary:
     token = resolve_secret(params.token_ref).get_secret_value()
     store = open_store(str(Path(params.store_url)))
     with GovernanceClient(params.governance_url, token) as client:
@@ -163,21 +173,22 @@ def _monitor(params: MonitorParams) -> dict[str, Any]:
 
 
 @flow(name="mlgate-monitor", log_prints=False)
-def monitor_flow(params: MonitorParams) -> dict[str, Any]:
+def monitor_flow(params: MonitorParams) -> MonitorSummary:
     """Drift, data quality and live quality of the production model over a window."""
     offline.apply()
     _connect(params)
     summary = _monitor(params)
     with contextlib.suppress(MissingContextError):
         create_markdown_artifact(
-            key="monitoring", markdown=summary["markdown"], description="production monitoring"
+            key="monitoring", markdown=summary.markdown, description="production monitoring"
         )
-    log.info("monitoring: %s", "; ".join(summary["alerts"]) or "no breach")
-    result_id = summary.get("monitoring_result_id")
-    if params.retrain_on_breach and summary.get("breach") and result_id is not None:
-        summary["retrain_run_id"] = trigger_retrain(
+    log.info("monitoring: %s", "; ".join(summary.alerts) or "no breach")
+    result_id = summary.monitoring_result_id
+    if params.retrain_on_breach and summary.breach and result_id is not None:
+        run_id = trigger_retrain(
             params.model_dump(mode="json"),
             project=load_spec(params.spec_path).name,
             breach_id=str(result_id),
         )
+        summary = summary.model_copy(update={"retrain_run_id": run_id})
     return summary

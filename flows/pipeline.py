@@ -1,9 +1,9 @@
 """The Prefect flows: ingest, validate, train, promote, score, monitor, and the pipeline.
 
 Tasks are thin typed wrappers over `flows.steps` and the packages' logic; they pass
-URIs, hashes and ids, never frames. Governance is reached only through its HTTP
-client, with a token resolved from a secret reference (`token_ref`), so no secret is
-ever a Prefect parameter. Retries sit on I/O tasks only.
+URIs, hashes and ids (the models of `flows.results`), never frames. Governance is
+reached only through its HTTP client, with a token resolved from a secret reference
+(`token_ref`), so no secret is ever a Prefect parameter. Retries sit on I/O tasks only.
 """
 
 from __future__ import annotations
@@ -29,7 +29,17 @@ from connectors.store import ArtifactStore, open_store
 from core import __version__, offline
 from core.spec import ProjectSpec, load_spec
 from flows import gate, scale, steps
-from flows.ingest import Snapshot, retry_if_retryable, snapshot_source
+from flows.errors import ContractViolation, NoProductionModel, PipelineError
+from flows.ingest import retry_if_retryable, snapshot_source
+from flows.results import (
+    Drift,
+    PipelineSummary,
+    Promotion,
+    Scored,
+    Snapshot,
+    Trained,
+    Validation,
+)
 from governance.client import GovernanceClient
 
 progress = logging.getLogger("mlgate.progress")
@@ -50,10 +60,6 @@ def run_scoped_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 # Results are persisted (small: URIs, hashes, ids) and keyed per flow run.
 STEP: dict[str, Any] = {"cache_key_fn": run_scoped_key, "persist_result": True}
 IO_RETRIES: dict[str, Any] = {**STEP, "retries": 3, "retry_delay_seconds": [2, 5, 15]}
-
-
-class PipelineError(RuntimeError):
-    """A pipeline stage ended the run; the message says which and why."""
 
 
 class RunParams(BaseModel):
@@ -166,7 +172,7 @@ def register_dataset_task(ctx: Context, snap: Snapshot) -> int:
 
 
 @task(name="validate-against-contract", **STEP)
-def validate_task(ctx: Context, snap: Snapshot, dataset_version: int) -> dict[str, Any]:
+def validate_task(ctx: Context, snap: Snapshot, dataset_version: int) -> Validation:
     report = steps.validate_snapshot(ctx.store, ctx.spec, snap.uri, snap.content_hash)
     ctx.client.record_validation(
         ctx.spec.name, dataset_version, passed=report.success, summary=report.to_dict()
@@ -177,20 +183,24 @@ def validate_task(ctx: Context, snap: Snapshot, dataset_version: int) -> dict[st
         description=f"validation of {ctx.spec.name} dataset v{dataset_version}",
     )
     if not report.success:
-        from flows.validate import ContractViolation
-
         raise ContractViolation(report)
-    return report.to_dict()
+    return Validation(
+        passed=report.success,
+        evaluated=report.evaluated,
+        rows=report.rows,
+        duration_s=round(report.duration_s, 4),
+        failing_columns=report.failing_columns,
+    )
 
 
 @task(name="train-candidates-and-rank", **STEP)
-def train_task(ctx: Context, snap: Snapshot) -> steps.TrainedModel:
+def train_task(ctx: Context, snap: Snapshot) -> Trained:
     trained = steps.train_snapshot(ctx.store, ctx.spec, snap.uri, snap.content_hash)
     publish_leaderboard(ctx.spec, trained)
     return trained
 
 
-def train_on_cluster(ctx: Context, snap: Snapshot, address: str) -> steps.TrainedModel:
+def train_on_cluster(ctx: Context, snap: Snapshot, address: str) -> Trained:
     """Train the candidates as parallel tasks on the Dask cluster at ``address``."""
     runner = scale.task_runner(address)
     trained = scale.train_candidates.with_options(task_runner=runner)(
@@ -200,7 +210,7 @@ def train_on_cluster(ctx: Context, snap: Snapshot, address: str) -> steps.Traine
     return trained
 
 
-def publish_leaderboard(spec: ProjectSpec, trained: steps.TrainedModel) -> None:
+def publish_leaderboard(spec: ProjectSpec, trained: Trained) -> None:
     """The leaderboard as a table artifact (stable key ``<project>-leaderboard``)."""
     create_table_artifact(
         key=_key(spec, "leaderboard"),
@@ -210,7 +220,7 @@ def publish_leaderboard(spec: ProjectSpec, trained: steps.TrainedModel) -> None:
 
 
 @task(name="register-model-version", **IO_RETRIES)
-def register_model_task(ctx: Context, trained: steps.TrainedModel, dataset_version: int) -> int:
+def register_model_task(ctx: Context, trained: Trained, dataset_version: int) -> int:
     run_id = flow_run.get_id()
     mv = ctx.client.register_model(
         ctx.spec.name,
@@ -263,11 +273,11 @@ def suspends(params: GateParams) -> bool:
     return params.gate == "suspend" or (params.gate == "auto" and gate.in_deployment())
 
 
-def pass_gate(ctx: Context, request_id: str, params: GateParams) -> dict[str, Any]:
+def pass_gate(ctx: Context, request_id: str, params: GateParams) -> Promotion:
     """Wait at the approval gate; only governance's record of the decision opens it.
 
     Raises:
-        gate.GateError: rejected (with the reasons), expired, or not in effect.
+        GateError: rejected (with the reasons), expired, or not in effect.
     """
     if suspends(params):
         req = gate.wait_suspended(ctx.client, request_id)
@@ -282,10 +292,10 @@ def pass_gate(ctx: Context, request_id: str, params: GateParams) -> dict[str, An
 
 
 @task(name="score-batch-with-production-model", **IO_RETRIES)
-def score_task(ctx: Context, source: str) -> steps.ScoredBatch:
+def score_task(ctx: Context, source: str) -> Scored:
     current = ctx.client.current_stage(ctx.spec.name, "production")
     if current is None:
-        raise PipelineError(f"project {ctx.spec.name} has no production model to score with")
+        raise NoProductionModel(f"project {ctx.spec.name} has no production model to score with")
     return steps.score_source(
         ctx.store,
         ctx.spec,
@@ -295,11 +305,11 @@ def score_task(ctx: Context, source: str) -> steps.ScoredBatch:
     )
 
 
-def score_on_cluster(ctx: Context, source: str, address: str) -> steps.ScoredBatch:
+def score_on_cluster(ctx: Context, source: str, address: str) -> Scored:
     """Score ``source`` in partitions on the Dask cluster at ``address``."""
     current = ctx.client.current_stage(ctx.spec.name, "production")
     if current is None:
-        raise PipelineError(f"project {ctx.spec.name} has no production model to score with")
+        raise NoProductionModel(f"project {ctx.spec.name} has no production model to score with")
     runner = scale.task_runner(address)
     return scale.score_partitions.with_options(task_runner=runner)(
         ctx.params.spec_path,
@@ -311,10 +321,8 @@ def score_on_cluster(ctx: Context, source: str, address: str) -> steps.ScoredBat
 
 
 @task(name="compute-drift-with-evidently", **STEP)
-def drift_task(
-    ctx: Context, reference: Snapshot, inputs_uri: str, inputs_sha256: str
-) -> steps.DriftOutcome:
-    outcome = steps.drift_against_reference(
+def drift_task(ctx: Context, reference: Snapshot, inputs_uri: str, inputs_sha256: str) -> Drift:
+    drift, markdown = steps.drift_against_reference(
         ctx.store,
         ctx.spec,
         reference_uri=reference.uri,
@@ -325,16 +333,16 @@ def drift_task(
     create_markdown_artifact(
         key=_key(ctx.spec, "drift"),
         markdown=(
-            f"{outcome.markdown}\n\nEvidently report: [{outcome.html_uri}]({outcome.html_uri})"
-            f" (JSON: `{outcome.json_uri}`)"
+            f"{markdown}\n\nEvidently report: [{drift.html_uri}]({drift.html_uri})"
+            f" (JSON: `{drift.json_uri}`)"
         ),
         description=f"{ctx.spec.name}: drift of the current batch against training data",
     )
-    return outcome
+    return drift
 
 
 @task(name="record-drift-in-governance", **IO_RETRIES)
-def record_drift_task(ctx: Context, model_version: int, drift: steps.DriftOutcome) -> None:
+def record_drift_task(ctx: Context, model_version: int, drift: Drift) -> None:
     report = hashlib.sha256(drift.json_uri.encode()).hexdigest()[:16]
     key = f"drift-{ctx.spec.name}-{model_version}-{flow_run.get_id()}-{report}"
     steps.record_drift(ctx.client, ctx.spec, model_version, drift, idempotency_key=key)
@@ -342,7 +350,7 @@ def record_drift_task(ctx: Context, model_version: int, drift: steps.DriftOutcom
 
 # ------------------------------------------------------------------------------ flow
 @flow(name="mlgate-pipeline", log_prints=True, persist_result=True)
-def pipeline(params: PipelineParams) -> dict[str, Any]:
+def pipeline(params: PipelineParams) -> PipelineSummary:
     """Raw data to a governed production model: ingest, validate, train, promote,
     score and monitor one project. Returns a small summary of what it did."""
     offline.apply()
@@ -362,7 +370,7 @@ def pipeline(params: PipelineParams) -> dict[str, Any]:
 
         say("[2/6] validate against the data contract (Great Expectations)")
         validation = validate_task(ctx, snap, dataset_version)
-        say(f"      {validation['evaluated']} expectations passed")
+        say(f"      {validation.evaluated} expectations passed")
 
         say(f"[3/6] train {len(spec.training.candidates)} candidates")
         address = scale.dask_address(params.dask_address)
@@ -375,20 +383,12 @@ def pipeline(params: PipelineParams) -> dict[str, Any]:
         say(f"      request {request_id[:8]} filed; waiting for governance to decide")
         decided = pass_gate(ctx, request_id, params)
         say(
-            f"      request {request_id[:8]} {decided['status']};"
+            f"      request {request_id[:8]} {decided.status};"
             f" {spec.name}@{model_version} in production"
         )
 
-        summary: dict[str, Any] = {
-            "project": spec.name,
-            "snapshot": snap.to_dict(),
-            "dataset_version": dataset_version,
-            "validation": validation,
-            "leaderboard": trained.leaderboard,
-            "model_version": model_version,
-            "model": trained.to_dict(),
-            "promotion_request": decided,
-        }
+        scored: Scored | None = None
+        drift: Drift | None = None
         if params.current_source:
             say(f"[5/6] batch scoring {params.current_source} with the production model")
             scored = (
@@ -404,8 +404,16 @@ def pipeline(params: PipelineParams) -> dict[str, Any]:
                 f"      drift share {drift.drift_share:.0%}:"
                 f" {', '.join(drift.drifted_columns) or 'none'}"
             )
-            summary["scoring"] = scored.to_dict()
-            summary["drift"] = {k: v for k, v in drift.to_dict().items() if k != "markdown"}
-        return summary
+        return PipelineSummary(
+            project=spec.name,
+            snapshot=snap,
+            dataset_version=dataset_version,
+            validation=validation,
+            model_version=model_version,
+            model=trained,
+            promotion_request=decided,
+            scoring=scored,
+            drift=drift,
+        )
     finally:
         ctx.close()

@@ -8,8 +8,6 @@ again, so triggering the promotion twice never promotes twice.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, task
 from pydantic import Field
 
@@ -23,6 +21,7 @@ from flows.pipeline import (
     say,
     suspends,
 )
+from flows.results import PromoteSummary
 
 
 class PromoteParams(GateParams):
@@ -38,7 +37,7 @@ def production_holder_task(ctx: Context) -> int | None:
 
 
 @flow(name="mlgate-promote", log_prints=True, persist_result=True)
-def promote(params: PromoteParams) -> dict[str, Any]:
+def promote(params: PromoteParams) -> PromoteSummary:
     """Request production for one model version and wait for governance's decision."""
     offline.apply()
     ctx = Context(params)
@@ -46,15 +45,20 @@ def promote(params: PromoteParams) -> dict[str, Any]:
     try:
         if production_holder_task(ctx) == params.model_version:
             say(f"{where} already holds production: nothing to request")
-            return {
-                "project": ctx.spec.name,
-                "model_version": params.model_version,
-                "status": "already in production",
-            }
+            return PromoteSummary(
+                project=ctx.spec.name,
+                model_version=params.model_version,
+                status="already in production",
+            )
         request_id = request_promotion_task(ctx, params.model_version, suspends(params))
         say(f"promotion request {request_id[:8]} for {where} is pending")
         decided = pass_gate(ctx, request_id, params)
-        say(f"request {request_id[:8]} {decided['status']}: {where} holds production")
-        return decided
+        say(f"request {request_id[:8]} {decided.status}: {where} holds production")
+        return PromoteSummary(
+            project=decided.project,
+            model_version=decided.model_version,
+            status=decided.status,
+            request_id=decided.request_id,
+        )
     finally:
         ctx.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 RETRAIN_DEPLOYMENT = "mlgate-pipeline/retrain"
 log = logging.getLogger("mlgate.progress")
@@ -34,18 +34,24 @@ def trigger_retrain(
     Returns the flow run id, or None when the deployment is not registered (flows run
     in-process, e.g. the embedded demo). The same ``breach_id`` gives the same run.
     """
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
     try:
-        flow_run = run_deployment(
-            RETRAIN_DEPLOYMENT,
-            parameters=retrain_parameters(run),
-            timeout=0,
-            as_subflow=False,
-            idempotency_key=f"retrain-{project}-{breach_id}",
-            scheduled_time=scheduled_time,
-            tags=["mlgate", "retrain", "drift"],
+        # Called from synchronous code, Prefect's sync-compatible run_deployment returns
+        # the flow run itself, not the coroutine its signature also allows.
+        flow_run = cast(
+            FlowRun,
+            run_deployment(
+                RETRAIN_DEPLOYMENT,
+                parameters=retrain_parameters(run),
+                timeout=0,
+                as_subflow=False,
+                idempotency_key=f"retrain-{project}-{breach_id}",
+                scheduled_time=scheduled_time,
+                tags=["mlgate", "retrain", "drift"],
+            ),
         )
     except ObjectNotFound:
         log.warning("drift breach in %s: no %s deployment to start", project, RETRAIN_DEPLOYMENT)

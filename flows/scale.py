@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,20 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from connectors.store import open_store
+from core import offline
 from core.spec import load_spec
 from flows import steps
-
-ENV_ADDRESS = "MLGATE_DASK_ADDRESS"
+from flows.results import Scored, Trained
+from flows.settings import get_settings
 
 
 def dask_address(explicit: str | None = None) -> str | None:
-    """The configured cluster: ``explicit``, else ``MLGATE_DASK_ADDRESS``, else None."""
-    return explicit or os.environ.get(ENV_ADDRESS) or None
+    """The configured cluster: ``explicit``, else ``MLGATE_DASK_ADDRESS``, else None.
+
+    Raises:
+        SettingsError: ``MLGATE_DASK_ADDRESS`` is not a Dask address.
+    """
+    return explicit or get_settings().dask_address
 
 
 def task_runner(address: str | None, *, local_workers: int = 2) -> TaskRunner[Any]:
@@ -40,7 +44,7 @@ def task_runner(address: str | None, *, local_workers: int = 2) -> TaskRunner[An
     else Prefect's default thread pool."""
     if not address:
         return ThreadPoolTaskRunner()
-    from prefect_dask import DaskTaskRunner
+    from prefect_dask.task_runners import DaskTaskRunner
 
     if address == "local":
         return DaskTaskRunner(
@@ -80,15 +84,17 @@ def train_candidates(
     snapshot_uri: str,
     snapshot_sha256: str,
     seeds: list[int] | None = None,
-) -> steps.TrainedModel:
+) -> Trained:
     """Fit every candidate of the spec (times ``seeds``) as parallel tasks, keep the best.
 
     Run it with ``train_candidates.with_options(task_runner=task_runner(address))``.
     """
+    offline.apply()
     from flows import train as train_lib
 
     spec = load_spec(spec_path)
-    plan = [(name, seed) for seed in (seeds or [None]) for name in spec.training.candidates]
+    runs: list[int | None] = list(seeds) if seeds else [None]
+    plan = [(name, seed) for seed in runs for name in spec.training.candidates]
     futures = [
         fit_candidate_task.submit(spec_path, store_url, snapshot_uri, snapshot_sha256, n, s)
         for n, s in plan
@@ -101,7 +107,7 @@ def train_candidates(
     best, blob = ranked[0]
     stored = open_store(store_url).put_bytes(blob, kind="models", suffix=".skops")
     metrics = {**best.holdout, "cv_mean": best.cv_mean, "cv_std": best.cv_std}
-    return steps.TrainedModel(
+    return Trained(
         algorithm=best.name,
         params=best.params,
         metrics={k: float(v) for k, v in metrics.items()},
@@ -149,13 +155,14 @@ def score_partitions(
     base_dir: str,
     model: dict[str, Any],
     partitions: int = 4,
-) -> steps.ScoredBatch:
+) -> Scored:
     """Score ``source`` in ``partitions`` contiguous row ranges as parallel tasks.
 
     The batch is stored first (content-addressed) so every task reads it from the
     store; the scored parts come back in order and are logged and stored as one batch,
     exactly as ``steps.score_source`` does.
     """
+    offline.apply()
     import pandas as pd
     import pyarrow.parquet as pq
 

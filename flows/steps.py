@@ -3,14 +3,13 @@
 Each function does one step's whole logic given a store and (where it records
 something) a governance client; the Prefect tasks in `flows.pipeline` wrap them.
 Frames are read from and written to the artifact store here, so tasks pass only
-URIs, hashes and ids.
+URIs, hashes and ids: the typed results of :mod:`flows.results`.
 """
 
 from __future__ import annotations
 
 import io
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +20,13 @@ from connectors.schema import arrow_schema
 from connectors.sources import read_table
 from connectors.store import ArtifactStore
 from core.spec import DataContract, ProjectSpec
+from flows.results import Drift, Scored, Trained
 from governance.client import GovernanceClient
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from flows import validate as validate_lib
+    from flows.validation_report import ValidationReport
 
 # scikit-learn, Great Expectations and Evidently are imported by the step that needs
 # them: a flow run resumed after the approval gate starts in seconds, not tens of them.
@@ -41,7 +41,7 @@ def load_frame(store: ArtifactStore, uri: str, sha256: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- validate
 def validate_snapshot(
     store: ArtifactStore, spec: ProjectSpec, uri: str, sha256: str
-) -> validate_lib.ValidationReport:
+) -> ValidationReport:
     from flows import validate as validate_lib
 
     frame = load_frame(store, uri, sha256)
@@ -49,20 +49,7 @@ def validate_snapshot(
 
 
 # --------------------------------------------------------------------------- train
-@dataclass(frozen=True)
-class TrainedModel:
-    algorithm: str
-    params: dict[str, Any]
-    metrics: dict[str, float]
-    artifact_uri: str
-    sha256: str
-    leaderboard: list[dict[str, Any]]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def train_snapshot(store: ArtifactStore, spec: ProjectSpec, uri: str, sha256: str) -> TrainedModel:
+def train_snapshot(store: ArtifactStore, spec: ProjectSpec, uri: str, sha256: str) -> Trained:
     """Fit every candidate on the snapshot and store the best as a skops artifact."""
     from flows import train as train_lib
     from scoring import model_format
@@ -72,7 +59,7 @@ def train_snapshot(store: ArtifactStore, spec: ProjectSpec, uri: str, sha256: st
     stored = store.put_bytes(model_format.dumps(result.best_model), kind="models", suffix=".skops")
     best = result.best
     metrics = {**best.holdout, "cv_mean": best.cv_mean, "cv_std": best.cv_std}
-    return TrainedModel(
+    return Trained(
         algorithm=best.name,
         params=best.params,
         metrics={k: float(v) for k, v in metrics.items()},
@@ -96,21 +83,6 @@ def read_scoring_batch(source: str, contract: DataContract, *, base_dir: Path | 
     return pa.table(dict(zip(wanted, columns, strict=True)))
 
 
-@dataclass(frozen=True)
-class ScoredBatch:
-    inputs_uri: str
-    inputs_sha256: str
-    predictions_uri: str
-    predictions_sha256: str
-    rows: int
-    positive_rate: float
-    mean_score: float
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def score_source(
     store: ArtifactStore,
     spec: ProjectSpec,
@@ -118,7 +90,7 @@ def score_source(
     *,
     model: dict[str, Any],
     base_dir: Path | None,
-) -> ScoredBatch:
+) -> Scored:
     """Score `source` with the production `model` (as governance describes it).
 
     The artifact's sha256 is checked against governance's record before loading.
@@ -145,7 +117,7 @@ def store_scored(
     frame: pd.DataFrame,
     scored: pd.DataFrame,
     started: float,
-) -> ScoredBatch:
+) -> Scored:
     """Log, store and summarize a scored batch (inputs snapshot, predictions parquet)."""
     # The same records the prediction server logs, so monitoring sees batch scoring too.
     predlog.write_predictions(
@@ -163,7 +135,7 @@ def store_scored(
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pandas(scored, preserve_index=False), buf, compression="zstd")
     predictions = store.put_bytes(buf.getvalue(), kind="predictions", suffix=".parquet")
-    return ScoredBatch(
+    return Scored(
         inputs_uri=inputs_stored.uri,
         inputs_sha256=inputs_stored.sha256,
         predictions_uri=predictions.uri,
@@ -176,20 +148,6 @@ def store_scored(
 
 
 # --------------------------------------------------------------------------- monitor
-@dataclass(frozen=True)
-class DriftOutcome:
-    drift_share: float
-    dataset_drift: bool
-    drifted_columns: list[str]
-    html_uri: str
-    json_uri: str
-    summary: dict[str, Any] = field(default_factory=dict)
-    markdown: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def drift_against_reference(
     store: ArtifactStore,
     spec: ProjectSpec,
@@ -198,8 +156,12 @@ def drift_against_reference(
     reference_sha256: str,
     current_uri: str,
     current_sha256: str,
-) -> DriftOutcome:
-    """Evidently drift of the current inputs against the training snapshot."""
+) -> tuple[Drift, str]:
+    """Evidently drift of the current inputs against the training snapshot.
+
+    Returns:
+        The drift, its reports stored, and its summary as markdown (for an artifact).
+    """
     from monitoring.drift import run_drift
 
     reference = load_frame(store, reference_uri, reference_sha256)
@@ -215,22 +177,22 @@ def drift_against_reference(
     html = store.put_bytes(run.html().encode("utf-8"), kind="reports", suffix=".html")
     js = store.put_bytes(run.json().encode("utf-8"), kind="reports", suffix=".json")
     result = run.result
-    return DriftOutcome(
+    drift = Drift(
         drift_share=result.drift_share,
         dataset_drift=result.dataset_drift,
         drifted_columns=list(result.drifted_columns),
         html_uri=html.uri,
         json_uri=js.uri,
-        summary=result.to_dict(),
-        markdown=result.summary_markdown(),
+        details=result.to_dict(),
     )
+    return drift, result.summary_markdown()
 
 
 def record_drift(
     client: GovernanceClient,
     spec: ProjectSpec,
     model_version: int,
-    drift: DriftOutcome,
+    drift: Drift,
     *,
     idempotency_key: str | None = None,
 ) -> None:
@@ -243,6 +205,6 @@ def record_drift(
         drifted_columns=drift.drifted_columns,
         report_uri=drift.html_uri,
         json_uri=drift.json_uri,
-        details=drift.summary,
+        details=drift.details,
         idempotency_key=idempotency_key,
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from core.spec import CANDIDATES, DataContract, ProjectSpec, TrainingSpec
+from flows.errors import TrainingDataError
 
 METRICS = ("roc_auc", "average_precision", "accuracy", "f1", "log_loss")
 LOWER_IS_BETTER = frozenset({"log_loss"})
@@ -62,10 +63,8 @@ _KEY_PARAMS = {
     ),
 }
 _DIGITS = 6
-
-
-class TrainingDataError(ValueError):
-    """The training frame cannot be used; the message names the columns or classes at fault."""
+# What a candidate's result travels with when ranked: its pipeline, or its skops bytes.
+FittedT = TypeVar("FittedT")
 
 
 @dataclass(frozen=True)
@@ -319,8 +318,8 @@ def fit(frame: pd.DataFrame, spec: ProjectSpec) -> FitResult:
 
 
 def rank(
-    fitted: list[tuple[CandidateResult, Any]], metric: str
-) -> list[tuple[CandidateResult, Any]]:
+    fitted: list[tuple[CandidateResult, FittedT]], metric: str
+) -> list[tuple[CandidateResult, FittedT]]:
     """Candidates best first by the holdout ``metric``; ties keep their order."""
     sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
     return sorted(fitted, key=lambda pair: sign * pair[0].holdout[metric])

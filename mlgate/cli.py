@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,10 +18,14 @@ from rich.table import Table
 
 import mlgate
 from core import offline
+from flows.errors import SettingsError
 from governance.cli import app as governance_app
 from mlgate.commands import stack as stack_commands
 from mlgate.commands.governance import audit_app, lineage_command, rollback_command
 from mlgate.commands.serve import serve as serve_command
+
+if TYPE_CHECKING:
+    from mlgate.demo.run import DemoSummary
 
 app = typer.Typer(
     name="mlgate",
@@ -81,10 +85,11 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
-def _print_summary(s: dict[str, Any]) -> bool:
+def _print_summary(s: DemoSummary) -> bool:
+    run = s.pipeline
     console.rule("[bold]mlgate demo: summary")
     board = Table(title="Leaderboard (cv on the training part, metrics on the holdout)")
-    rows = s["leaderboard"]
+    rows = run.model.leaderboard
     keys = [k for k in rows[0] if k not in ("holdout_accuracy", "holdout_f1")]
     for k in keys:
         header = k.removeprefix("holdout_").replace("average_precision", "avg_prec")
@@ -92,41 +97,41 @@ def _print_summary(s: dict[str, Any]) -> bool:
     for row in rows:
         board.add_row(*(_fmt(row.get(k)) for k in keys))
     console.print(board)
-    m = s["model"]
+    m = run.model
     console.print(
-        f"[bold]Chosen model[/]: {s['project']}@{s['model_version']} = {m['algorithm']}, "
-        f"sha256 {m['sha256'][:16]}…, trained on dataset v{s['dataset_version']} "
-        f"(snapshot {s['snapshot']['content_hash'][:12]}…, {s['snapshot']['rows']:,} rows)"
+        f"[bold]Chosen model[/]: {run.project}@{run.model_version} = {m.algorithm}, "
+        f"sha256 {m.sha256[:16]}…, trained on dataset v{run.dataset_version} "
+        f"(snapshot {run.snapshot.content_hash[:12]}…, {run.snapshot.rows:,} rows)"
     )
     console.print("[bold]Approval trail[/]:")
-    for e in s["approval_trail"]:
-        console.print(f"  • {escape(e['who'])}: {escape(e['outcome'])} — {escape(e['detail'])}")
-    req = s["promotion_request"]
-    console.print(f"  • request {str(req['id'])[:8]} → {req['status']}; stage production updated")
-    if s.get("approval_error"):
-        console.print(f"  [red]reviewer failed: {s['approval_error']}[/]")
-    if "drift" in s:
-        d = s["drift"]
-        cols = ", ".join(d["drifted_columns"]) or "none"
+    for e in s.approval_trail:
+        console.print(f"  • {escape(e.who)}: {escape(e.outcome)} — {escape(e.detail)}")
+    req = run.promotion_request
+    console.print(f"  • request {req.request_id[:8]} → {req.status}; stage production updated")
+    if s.approval_error:
+        console.print(f"  [red]reviewer failed: {s.approval_error}[/]")
+    if run.drift is not None:
+        d = run.drift
+        cols = ", ".join(d.drifted_columns) or "none"
         console.print(
-            f"[bold]Drift[/]: share {d['drift_share']:.0%} of features "
-            f"({'dataset drift' if d['dataset_drift'] else 'below threshold'}); drifted: {cols}"
+            f"[bold]Drift[/]: share {d.drift_share:.0%} of features "
+            f"({'dataset drift' if d.dataset_drift else 'below threshold'}); drifted: {cols}"
         )
-        console.print(f"  report: {d['html_uri']}\n  json:   {d['json_uri']}")
-        sc = s["scoring"]
+        console.print(f"  report: {d.html_uri}\n  json:   {d.json_uri}")
+    if run.scoring is not None:
+        sc = run.scoring
         console.print(
-            f"[bold]Scoring[/]: {sc['rows']:,} rows, mean score {sc['mean_score']:.3f} → "
-            f"{sc['predictions_uri']}"
+            f"[bold]Scoring[/]: {sc.rows:,} rows, mean score {sc.mean_score:.3f} → "
+            f"{sc.predictions_uri}"
         )
-    audit = s["audit"]
-    chain_ok = bool(audit.get("ok"))
+    chain_ok = s.audit.ok
     console.print(
         f"[bold]Audit chain[/]: {'verifies' if chain_ok else 'BROKEN'} "
-        f"({audit.get('events_checked')} events); governance database {s['database_url']}"
+        f"({s.audit.events_checked} events); governance database {s.database_url}"
     )
-    console.print(f"Done in {s['wall_s']} s. Everything is under {s['workdir']}.")
-    self_refused = any(e["outcome"].startswith("refused") for e in s["approval_trail"])
-    return chain_ok and self_refused and not s.get("approval_error")
+    console.print(f"Done in {s.wall_s} s. Everything is under {s.workdir}.")
+    self_refused = any(e.outcome.startswith("refused") for e in s.approval_trail)
+    return chain_ok and self_refused and not s.approval_error
 
 
 def _fmt(v: object) -> str:
@@ -136,7 +141,11 @@ def _fmt(v: object) -> str:
 def main() -> None:
     """The ``mlgate`` command: telemetry off in this process and its children, then run."""
     offline.apply()
-    app()
+    try:
+        app()
+    except SettingsError as exc:
+        Console(stderr=True).print(f"[red]error[/red] {exc.code}: {escape(str(exc))}")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,8 @@ def serve(
     """
     import uvicorn
 
-    from core.spec import SpecError, load_spec
+    from core.errors import SpecError
+    from core.spec import load_spec
     from serving.app import create_app
 
     try:

@@ -13,30 +13,58 @@ their own API token, exactly as they would through the HTTP API:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
+from flows.results import PipelineSummary
+from governance.schemas import AuditEventPublic, PromotionRequestPublic, VerifyResult
 from mlgate.demo import data as demo_data
 
 SPEC_FILE = Path(__file__).with_name("credit_risk.yaml")
 
 
+class ApprovalEvent(BaseModel):
+    """One attempt at the gate, as the demo's people saw it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    who: str = Field(description="who tried, and in which role")
+    outcome: str = Field(description="what governance answered (e.g. refused [code])")
+    detail: str = Field(description="governance's message, or the policy checks reviewed")
+
+
 @dataclass
 class ApprovalTrail:
-    """What happened at the gate, in order, as the demo's people saw it."""
+    """What happened at the gate, in order, filled in by the reviewer's thread."""
 
-    events: list[dict[str, str]] = field(default_factory=list)
+    events: list[ApprovalEvent] = field(default_factory=list)
     error: str | None = None
 
     def add(self, who: str, outcome: str, detail: str) -> None:
-        self.events.append({"who": who, "outcome": outcome, "detail": detail})
+        self.events.append(ApprovalEvent(who=who, outcome=outcome, detail=detail))
+
+
+class DemoSummary(BaseModel):
+    """What ``mlgate demo`` did: the pipeline's summary, the gate, the audit chain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pipeline: PipelineSummary = Field(description="what the pipeline run did")
+    approval_trail: list[ApprovalEvent] = Field(description="the attempts at the gate, in order")
+    approval_error: str | None = Field(description="why the reviewer failed (None: it did not)")
+    audit: VerifyResult = Field(description="the audit chain's verification after the run")
+    audit_events: list[AuditEventPublic] = Field(description="every audit event, in chain order")
+    wall_s: float = Field(ge=0, description="seconds the demo took, data generation included")
+    workdir: str = Field(description="where data, database and artifacts went")
+    database_url: str = Field(description="the governance database (SQLite)")
 
 
 def _credentials(path: Path, database_url: str) -> dict[str, str]:
@@ -84,10 +112,10 @@ def _reviewer(
             GovernanceClient(url, creds["bob"]) as bob,
         ):
             while not stop.is_set():
-                try:
+                waiting: list[PromotionRequestPublic] = []
+                # NotFound: the pipeline has not created the project yet.
+                with contextlib.suppress(NotFound):
                     waiting = bob.list_promotion_requests(project, status="pending")
-                except NotFound:  # the pipeline has not created the project yet
-                    waiting = []
                 pending = [r for r in waiting if str(r.id) not in seen]
                 if not pending:
                     time.sleep(0.5)
@@ -106,7 +134,7 @@ def _reviewer(
         trail.error = f"{type(exc).__name__}: {exc}"
 
 
-def run_demo(rows: int, workdir: Path, console: Console) -> dict[str, Any]:
+def run_demo(rows: int, workdir: Path, console: Console) -> DemoSummary:
     """Run the demo and return the pipeline's summary plus the approval trail."""
     from core.spec import load_spec
     from flows.pipeline import PipelineParams, pipeline
@@ -165,14 +193,16 @@ def run_demo(rows: int, workdir: Path, console: Console) -> dict[str, Any]:
             reviewer.join(timeout=10)
         with GovernanceClient(server.url, creds["bob"]) as bob:
             verify = bob.verify_audit()
-            summary["audit"] = verify.model_dump(mode="json")
-            events: list[dict[str, Any]] = []
-            while page := bob.audit_events(after_seq=events[-1]["seq"] if events else 0):
-                events.extend(e.model_dump(mode="json") for e in page)
-            summary["audit_events"] = events
-    summary["approval_trail"] = trail.events
-    summary["approval_error"] = trail.error
-    summary["wall_s"] = round(time.perf_counter() - started, 1)
-    summary["workdir"] = str(workdir)
-    summary["database_url"] = database_url
-    return summary
+            events: list[AuditEventPublic] = []
+            while page := bob.audit_events(after_seq=events[-1].seq if events else 0):
+                events.extend(page)
+    return DemoSummary(
+        pipeline=summary,
+        approval_trail=trail.events,
+        approval_error=trail.error,
+        audit=verify,
+        audit_events=events,
+        wall_s=round(time.perf_counter() - started, 1),
+        workdir=str(workdir),
+        database_url=database_url,
+    )

@@ -21,7 +21,8 @@ import psutil
 import pytest
 from e2e_stack import Stack
 
-from mlgate.commands import stack as stack_cmd
+from mlgate.stack.processes import is_running, read_state, write_state
+from mlgate.stack.services import start_worker
 
 pytestmark = pytest.mark.slow
 OWN_PREFECT = True  # the stack's Prefect server, not the test harness
@@ -56,9 +57,9 @@ def test_worker_killed_mid_training_rerun_leaves_one_model_and_one_snapshot(
     run_id = stack.run("mlgate-pipeline", "pipeline", params)
     _wait_training(stack, run_id)
 
-    state = stack_cmd.read_state(stack.dir)
+    state = read_state(stack.dir)
     _kill_tree(state["worker"].pid)
-    assert not stack_cmd.is_running(state["worker"])
+    assert not is_running(state["worker"])
     assert stack.flow_run(run_id)["state_type"] == "RUNNING"  # left behind by the crash
 
     # A new worker, in the stack's environment, recorded so `mlgate down` stops it.
@@ -66,10 +67,8 @@ def test_worker_killed_mid_training_rerun_leaves_one_model_and_one_snapshot(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("PREFECT_HOME", raising=False)
     token = json.loads((stack.dir / "tokens.json").read_text())["flows"]
-    state["worker"] = stack_cmd.start_worker(
-        stack.dir, stack.prefect, "mlgate-local", token, timeout=120
-    )
-    stack_cmd.write_state(stack.dir, state)
+    state["worker"] = start_worker(stack.dir, stack.prefect, "mlgate-local", token, timeout=120)
+    write_state(stack.dir, state)
 
     # Retry the crashed run, as the Prefect UI's Retry does.
     stack.api(

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from flows.errors import ContractViolation
 from flows.pipeline import PipelineParams, pipeline
-from flows.validate import ContractViolation
 from governance.client import GovernanceClient
 from mlgate.demo import data as demo_data
 from mlgate.demo.run import SPEC_FILE, run_demo
@@ -41,35 +41,37 @@ def test_demo_pipeline_reaches_production_under_governance(tmp_path: Path) -> No
     summary = run_demo(4_000, tmp_path / "demo", Console(quiet=True))
 
     # The requester's own approval was refused; bob's opened the gate.
-    trail = summary["approval_trail"]
-    assert trail[0]["who"].startswith("alice")
-    assert trail[0]["outcome"] == "refused [permission_denied]"
-    assert "separation of duties" in trail[0]["detail"]
-    assert trail[1]["outcome"] == "approved"
-    assert summary["promotion_request"]["status"] == "approved"
+    trail = summary.approval_trail
+    assert trail[0].who.startswith("alice")
+    assert trail[0].outcome == "refused [permission_denied]"
+    assert "separation of duties" in trail[0].detail
+    assert trail[1].outcome == "approved"
+    run = summary.pipeline
+    assert run.promotion_request.status == "approved"
 
     # Three candidates ranked, and the chosen model is what production serves.
-    assert len(summary["leaderboard"]) == 3
+    assert len(run.model.leaderboard) == 3
 
     # No token of any principal leaks into the audit trail or the run's summary.
     tokens = json.loads((tmp_path / "demo" / "credentials.json").read_text()).values()
-    dumped = json.dumps(summary, default=str)
+    dumped = summary.model_dump_json()
     assert not [t for t in tokens if t in dumped]
 
     # The audit chain verifies and holds the pipeline's events in order.
-    assert summary["audit"]["ok"] is True
-    actions = [e["action"] for e in summary["audit_events"]]
+    assert summary.audit.ok is True
+    actions = [e.action for e in summary.audit_events]
     assert _subsequence(EXPECTED_ORDER, actions), actions
 
     # Drift flags exactly the features the generator shifted.
-    assert set(summary["drift"]["drifted_columns"]) == set(demo_data.DRIFTED_FEATURES)
-    assert Path(summary["drift"]["html_uri"].removeprefix("file://")).is_file()
+    assert run.drift is not None
+    assert set(run.drift.drifted_columns) == set(demo_data.DRIFTED_FEATURES)
+    assert Path(run.drift.html_uri.removeprefix("file://")).is_file()
 
     # A second run works: a new model version, the first one kept in the history.
     again = run_demo(4_000, tmp_path / "demo", Console(quiet=True))
-    assert again["model_version"] == summary["model_version"] + 1
-    assert again["dataset_version"] == summary["dataset_version"]  # same data, same snapshot
-    assert again["audit"]["ok"] is True
+    assert again.pipeline.model_version == run.model_version + 1
+    assert again.pipeline.dataset_version == run.dataset_version  # same data, same snapshot
+    assert again.audit.ok is True
 
 
 def test_contract_violation_stops_the_pipeline_and_registers_nothing(

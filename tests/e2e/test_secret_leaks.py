@@ -12,7 +12,6 @@ run's summary and the text of typical failures: zero hits.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import threading
@@ -186,8 +185,8 @@ def test_a_vault_backed_pipeline_run_leaks_no_secret(
             stop.set()
             reviewer.join(timeout=10)
         summary = state.result()
-        assert summary["promotion_request"]["status"] in ("approved", "promoted")
-        assert summary["scoring"]["rows"] == 1_000
+        assert summary.promotion_request.status in ("approved", "promoted")
+        assert summary.scoring.rows == 1_000
 
         # --- typical failures, for their exception text ---------------------------------
         failures: list[str] = []
@@ -212,7 +211,7 @@ def test_a_vault_backed_pipeline_run_leaks_no_secret(
             str(state.state_details.flow_run_id)
         ),
         "governance audit events": audit,
-        "the run's summary": [json.dumps(summary, default=str)],
+        "the run's summary": [summary.model_dump_json()],
         "exception texts": failures,
     }
     hits = [

@@ -16,7 +16,11 @@ import psutil
 import pytest
 from e2e_stack import free_port, mlgate_cli
 
-from mlgate.commands import stack as stack_cmd
+from mlgate.commands.stack import DEMO_SPEC
+from mlgate.errors import StackError
+from mlgate.stack.processes import Service, spawn, stop, wait_healthy, write_state
+from mlgate.stack.services import start_serving
+from mlgate.stack.tokens import SERVE_TOKEN_FILE, ensure_serve_token
 
 OWN_PREFECT = True  # no Prefect server needed
 
@@ -53,13 +57,22 @@ def test_status_and_down_without_a_stack(tmp_path: Path) -> None:
     assert down.returncode == 0 and "nothing to stop" in down.stdout
 
 
+def test_a_bad_setting_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    env = _env(tmp_path) | {"MLGATE_SERVE_TOKEN": "two words"}
+    done = mlgate_cli("up", "--governance-port", str(free_port()), env=env, timeout=60)
+    assert done.returncode == 2
+    assert "invalid_settings" in done.stderr and "MLGATE_SERVE_TOKEN" in done.stderr
+    assert "two words" not in done.stderr + done.stdout
+    assert not (tmp_path / "stack").exists()  # refused before anything started
+
+
 def test_down_leaves_alone_a_process_that_reused_a_recorded_pid(tmp_path: Path) -> None:
     """A recorded pid whose start time differs is someone else's process: never signalled."""
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         started = psutil.Process(other.pid).create_time()
-        stale = stack_cmd.Service("worker", other.pid, started - 100, None, None, None, "x.log")
-        stack_cmd.write_state(tmp_path / "stack", {"worker": stale})
+        stale = Service("worker", other.pid, started - 100, None, None, None, "x.log")
+        write_state(tmp_path / "stack", {"worker": stale})
 
         status = mlgate_cli("status", env=_env(tmp_path), timeout=60)
         assert status.returncode == 1 and "no" in status.stdout
@@ -75,15 +88,15 @@ def test_down_leaves_alone_a_process_that_reused_a_recorded_pid(tmp_path: Path) 
 def test_up_reports_a_part_that_dies_with_its_log_tail(tmp_path: Path) -> None:
     """A part that exits during start-up is named, with its log, and nothing stays up."""
     where = tmp_path / "stack"
-    svc = stack_cmd.spawn(
+    svc = spawn(
         "broken",
         [sys.executable, "-c", "import sys; print('cannot bind: boom'); sys.exit(3)"],
         directory=where,
         env=dict(os.environ),
         health="http://127.0.0.1:9/none",
     )
-    with pytest.raises(stack_cmd.StackError, match="broken exited during start-up") as info:
-        stack_cmd.wait_healthy(svc, timeout=30)
+    with pytest.raises(StackError, match="broken exited during start-up") as info:
+        wait_healthy(svc, timeout=30)
     assert "cannot bind: boom" in str(info.value)
 
 
@@ -99,11 +112,9 @@ def test_the_stack_s_prediction_server_requires_its_generated_token(
     where = tmp_path / "stack"
     where.mkdir()
     nobody = "http://127.0.0.1:9"  # no governance: the server starts, with no model yet
-    svc = stack_cmd.start_serving(
-        where, "127.0.0.1", free_port(), stack_cmd.DEMO_SPEC, nobody, None, 60
-    )
+    svc = start_serving(where, "127.0.0.1", free_port(), DEMO_SPEC, nobody, None, 60)
     try:
-        file = where / stack_cmd.SERVE_TOKEN_FILE
+        file = where / SERVE_TOKEN_FILE
         assert file.stat().st_mode & 0o777 == 0o600
         token = file.read_text().strip()
         url = f"{svc.url}/api/v1/projects/credit-risk/predict"
@@ -114,5 +125,5 @@ def test_the_stack_s_prediction_server_requires_its_generated_token(
         assert good.status_code != 401, good.text  # past authentication (no model yet)
         assert token not in (where / "logs" / "serve.log").read_text()
     finally:
-        stack_cmd.stop(svc)
-    assert stack_cmd.ensure_serve_token(where) == token  # the next `up` reuses it
+        stop(svc)
+    assert ensure_serve_token(where) == token  # the next `up` reuses it

@@ -10,6 +10,7 @@ import pytest
 
 from core.spec import CANDIDATES, ProjectSpec, load_spec, parse_spec
 from flows import train
+from flows.errors import TrainingDataError
 from mlgate.demo.data import make_applications
 
 DEMO_SPEC = "mlgate/demo/credit_risk.yaml"
@@ -114,20 +115,20 @@ def test_prepare_subsamples_to_max_train_rows(frame: pd.DataFrame) -> None:
 
 
 def test_prepare_refuses_missing_columns(frame: pd.DataFrame) -> None:
-    with pytest.raises(train.TrainingDataError, match="lacks contract columns: region, defaulted"):
+    with pytest.raises(TrainingDataError, match="lacks contract columns: region, defaulted"):
         train.prepare(frame.drop(columns=["region", "defaulted"]), load_spec(DEMO_SPEC))
 
 
 def test_prepare_refuses_a_non_binary_target(frame: pd.DataFrame) -> None:
     bad = frame.assign(defaulted=frame["defaulted"].replace({1: 2}))
-    with pytest.raises(train.TrainingDataError, match="must be 0/1, found 2"):
+    with pytest.raises(TrainingDataError, match="must be 0/1, found 2"):
         train.prepare(bad, load_spec(DEMO_SPEC))
 
 
 def test_prepare_refuses_a_class_too_rare_to_stratify(frame: pd.DataFrame) -> None:
     bad = frame.assign(defaulted=0)
     bad.loc[:2, "defaulted"] = 1
-    with pytest.raises(train.TrainingDataError, match="at least 6 rows of each class"):
+    with pytest.raises(TrainingDataError, match="at least 6 rows of each class"):
         train.prepare(bad, load_spec(DEMO_SPEC))
 
 

@@ -12,15 +12,14 @@ import pandas as pd
 import pytest
 
 from core.spec import DataContract, load_spec
+from flows.errors import ContractViolation
 from flows.validate import (
-    ColumnFailure,
-    ContractViolation,
-    ValidationReport,
     bad_row_mask,
     build_suite,
     ensure_valid,
     validate_frame,
 )
+from flows.validation_report import ColumnFailure, ValidationReport
 
 REPO = Path(__file__).resolve().parents[2]
 
