@@ -14,8 +14,9 @@ the cost of a 1-record one. Nothing is coerced or guessed:
   and ``category`` features only strings, ``datetime`` features ISO-8601 strings;
 * ``min``/``max`` and ``allowed`` of the contract hold for every non-null value.
 
-Problems come back as ``RequestInvalid`` with one entry per problem (record index,
-field, what is wrong), first problems first, at most ``MAX_PROBLEMS``.
+Problems come back as ``RequestInvalid`` (:mod:`serving.errors`) with one entry per
+problem (record index, field, what is wrong), first problems first, at most
+``MAX_PROBLEMS``.
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ import math
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from core.spec import ColumnSpec, DataContract
-from serving.errors import ServingError
+from serving.errors import Problem, RequestInvalid
 
-__all__ = ["MAX_PROBLEMS", "Problem", "RequestInvalid", "RequestValidator", "ValidatedBatch"]
+__all__ = ["MAX_PROBLEMS", "RequestValidator", "ValidatedBatch", "stack"]
 
 MAX_PROBLEMS = 20
 _NONE = type(None)
@@ -47,40 +48,6 @@ _TYPE_NAMES = {
     dict: "object",
     list: "array",
 }
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a request: where (record, field) and what."""
-
-    record: int | None
-    field: str | None
-    problem: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"record": self.record, "field": self.field, "problem": self.problem}
-
-    def text(self) -> str:
-        where = []
-        if self.record is not None:
-            where.append(f"record {self.record}")
-        if self.field is not None:
-            where.append(f"field {self.field!r}")
-        return f"{', '.join(where)}: {self.problem}" if where else self.problem
-
-
-class RequestInvalid(ServingError):
-    """A prediction request that does not fit the data contract (HTTP 422)."""
-
-    code: ClassVar[str] = "invalid_request"
-    status: ClassVar[int] = 422
-    title: ClassVar[str] = "Invalid request"
-
-    def __init__(self, problems: list[Problem]) -> None:
-        first = problems[0].text()
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{first}{more}")
-        self.problems = problems
 
 
 @dataclass(frozen=True)
