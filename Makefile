@@ -62,7 +62,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy core governance connectors
+	$(VENV)/bin/mypy core governance connectors scoring serving monitoring
 
 pytest: $(STAMP) $(BAO_STAMP)
 	$(VENV)/bin/pytest -q

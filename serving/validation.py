@@ -47,8 +47,9 @@ class ValidatedBatch:
 
     columns: dict[str, np.ndarray]
     """One array per feature, in contract order."""
-    ids: list[Any] | None
-    """The id column's values as sent (``None`` where a record had none), or None."""
+    ids: list[str | int | None] | None
+    """The id column's values as sent (``None`` where a record had none), or None when
+    the contract has no id column."""
     rows: int
 
 
