@@ -63,7 +63,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy core governance connectors flows mlgate
+	$(VENV)/bin/mypy core connectors scoring governance serving monitoring flows mlgate
 
 pytest: $(STAMP) $(BAO_STAMP)
 	$(VENV)/bin/pytest -q

@@ -17,13 +17,10 @@ from connectors.errors import SchemaMismatch
 from connectors.sources import read_table
 from connectors.store import ArtifactStore
 from core.spec import ColumnSpec, DataContract, ProjectSpec
+from monitoring.errors import ActualsError
 from scoring.predlog import ACTUALS_SCHEMA, write_actuals
 
-__all__ = ["ActualsError", "ingest_actuals"]
-
-
-class ActualsError(ValueError):
-    """An actuals source that cannot be used; the message names the column or value."""
+__all__ = ["ingest_actuals"]
 
 
 def ingest_actuals(

@@ -14,21 +14,21 @@ Example::
     run.result.dataset_drift        # True when >= 30 % of compared features drifted
     run.result.summary_markdown()   # for a Prefect artifact
     run.html()                      # Evidently's report
+
+The result types and their Markdown, JSON and HTML renderings live in
+:mod:`monitoring.drift_result`.
 """
 
 from __future__ import annotations
 
-import html as html_lib
-import json
-import math
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from core.spec import DataContract
+from monitoring.drift_result import ColumnDrift, ColumnKind, DriftResult, DriftRun
 from monitoring.schema import (
     FindingKind,
     PreparedFrames,
@@ -39,6 +39,8 @@ from monitoring.schema import (
 
 if TYPE_CHECKING:
     from evidently.core.report import Snapshot
+    from evidently.legacy.calculations.stattests.registry import StatTest
+    from evidently.legacy.core import ColumnType
 
 __all__ = [
     "ColumnDrift",
@@ -50,130 +52,15 @@ __all__ = [
     "run_drift",
 ]
 
-ColumnKind = Literal["numerical", "categorical"]
 Engine = Literal["value_drift", "preset", "stattest"]
 _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 
 
-@dataclass(frozen=True)
-class ColumnDrift:
-    """Evidently's verdict on one feature."""
+class _ChosenTest(NamedTuple):
+    """The statistical test Evidently picks for one column, and the kind it was picked for."""
 
-    column: str
-    kind: ColumnKind
-    stattest: str
-    """Evidently's name for the test, e.g. ``Wasserstein distance (normed)``."""
-    score: float
-    threshold: float
-    drifted: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "column": self.column,
-            "kind": self.kind,
-            "stattest": self.stattest,
-            "score": _finite_or_none(self.score),
-            "threshold": _finite_or_none(self.threshold),
-            "drifted": self.drifted,
-        }
-
-
-@dataclass(frozen=True)
-class DriftResult:
-    """What a drift run found, small enough to store and compare across runs."""
-
-    drift_share: float
-    """Share of the compared features that drifted (0.0 when none were compared)."""
-    dataset_drift: bool
-    """``drift_share >= drift_share_threshold``."""
-    drift_share_threshold: float
-    drifted_columns: list[str]
-    columns: list[ColumnDrift]
-    schema_findings: list[SchemaFinding]
-    n_reference: int
-    """Rows of the reference compared (after sampling)."""
-    n_current: int
-    """Rows of the current data compared (after sampling)."""
-    duration_s: float
-    sampled: bool = False
-    """The fast path ran: verdicts come from samples of ``sample_rows`` rows per side."""
-    rechecked_columns: list[str] = field(default_factory=list)
-    """Columns the fast path recomputed on all rows (their verdict was close to the line)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe mapping (non-finite scores become ``None``)."""
-        return {
-            "sampled": self.sampled,
-            "rechecked_columns": list(self.rechecked_columns),
-            "drift_share": self.drift_share,
-            "dataset_drift": self.dataset_drift,
-            "drift_share_threshold": self.drift_share_threshold,
-            "drifted_columns": list(self.drifted_columns),
-            "columns": [c.to_dict() for c in self.columns],
-            "schema_findings": [f.to_dict() for f in self.schema_findings],
-            "n_reference": self.n_reference,
-            "n_current": self.n_current,
-            "duration_s": self.duration_s,
-        }
-
-    def summary_markdown(self) -> str:
-        """A short Markdown report: verdict, one row per compared column, findings."""
-        verdict = "**Dataset drift detected**" if self.dataset_drift else "No dataset drift"
-        lines = [
-            f"{verdict}: {len(self.drifted_columns)} of {len(self.columns)} compared features "
-            f"drifted (share {self.drift_share:.1%}, threshold {self.drift_share_threshold:.1%}); "
-            f"{self.n_reference} reference rows vs {self.n_current} current rows.",
-            "",
-        ]
-        if self.columns:
-            lines += [
-                "| column | kind | test | score | threshold | drifted |",
-                "| --- | --- | --- | ---: | ---: | --- |",
-            ]
-            lines += [
-                f"| {_md(c.column)} | {c.kind} | {_md(c.stattest)} | {c.score:.4g} "
-                f"| {c.threshold:.4g} | {'**yes**' if c.drifted else 'no'} |"
-                for c in self.columns
-            ]
-        else:
-            lines.append("No feature could be compared.")
-        if self.schema_findings:
-            lines += [
-                "",
-                "Schema findings (columns not compared):",
-                "",
-                "| column | side | finding | detail |",
-                "| --- | --- | --- | --- |",
-            ]
-            lines += [
-                f"| {_md(f.column)} | {f.side} | {f.kind} | {_md(f.detail)} |"
-                for f in self.schema_findings
-            ]
-        return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class DriftRun:
-    """A drift result together with the Evidently snapshot it was read from."""
-
-    result: DriftResult
-    _snapshot: Snapshot | None = field(default=None, repr=False, compare=False)
-
-    def html(self) -> str:
-        """Evidently's standalone HTML report (scripts and fonts inlined, ~4 MB).
-
-        When no feature could be compared Evidently has nothing to render; a short
-        page with the schema findings is returned instead.
-        """
-        if self._snapshot is None:
-            return _empty_html(self.result)
-        return str(self._snapshot.get_html_str(as_iframe=False))
-
-    def json(self) -> str:
-        """Evidently's JSON snapshot: ``{"metrics": [...], "tests": [...]}``."""
-        if self._snapshot is None:
-            return json.dumps({"metrics": [], "tests": []})
-        return str(self._snapshot.json())
+    test: StatTest
+    kind: ColumnType
 
 
 def run_drift(
@@ -340,7 +227,7 @@ def _clean(series: pd.Series) -> pd.Series:
 def _default_tests(
     prepared: PreparedFrames,
     full: tuple[pd.DataFrame, pd.DataFrame, DataContract] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, _ChosenTest]:
     """Evidently's automatic choice of test per column, as it would choose on the full data.
 
     Evidently picks by the reference's size (over 1,000 rows or not) and, for numeric
@@ -352,7 +239,7 @@ def _default_tests(
     from evidently.legacy.calculations.stattests.registry import get_stattest
     from evidently.legacy.core import ColumnType
 
-    tests = {}
+    tests: dict[str, _ChosenTest] = {}
     for name in prepared.reference.columns:
         numeric = name in prepared.numerical
         kind = ColumnType.Numerical if numeric else ColumnType.Categorical
@@ -364,12 +251,12 @@ def _default_tests(
             assert full is not None
             whole = prepare_frames(full[0], full[1], _only(full[2], [name]))
             ref, cur = _clean(whole.reference[name]), _clean(whole.current[name])
-        tests[name] = (get_stattest(ref, cur, kind, None), kind)
+        tests[name] = _ChosenTest(get_stattest(ref, cur, kind, None), kind)
     return tests
 
 
 def _direct_columns(
-    prepared: PreparedFrames, tests: dict[str, Any], column_threshold: float | None
+    prepared: PreparedFrames, tests: dict[str, _ChosenTest], column_threshold: float | None
 ) -> list[ColumnDrift]:
     """Evidently's statistical tests called directly: the scores and verdicts its
     ``ValueDrift`` computes, without building a report (no histograms, no plots)."""
@@ -465,40 +352,3 @@ def _read_columns(snapshot: Snapshot, kinds: dict[str, ColumnKind]) -> list[Colu
         raise RuntimeError(f"Evidently returned no drift verdict for: {', '.join(missing)}")
     order = {name: i for i, name in enumerate(kinds)}
     return sorted(columns, key=lambda c: order[c.column])
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _empty_html(result: DriftResult) -> str:
-    items = "".join(
-        f"<li>{html_lib.escape(f.column)} ({f.side}): {f.kind}, {html_lib.escape(f.detail)}</li>"
-        for f in result.schema_findings
-    )
-    if result.columns:
-        # The direct-test engine (fast path) builds no Evidently report: a plain table.
-        rows = "".join(
-            f"<tr><td>{html_lib.escape(c.column)}</td><td>{c.kind}</td>"
-            f"<td>{html_lib.escape(c.stattest)}</td><td>{c.score:.4g}</td>"
-            f"<td>{c.threshold:.4g}</td><td>{'yes' if c.drifted else 'no'}</td></tr>"
-            for c in result.columns
-        )
-        body = (
-            f"<p>{len(result.drifted_columns)} of {len(result.columns)} features drifted "
-            f"(share {result.drift_share:.1%}; {result.n_reference} reference rows, "
-            f"{result.n_current} current rows{', sampled' if result.sampled else ''}).</p>"
-            "<table><tr><th>column</th><th>kind</th><th>test</th><th>score</th>"
-            f"<th>threshold</th><th>drifted</th></tr>{rows}</table>"
-        )
-    else:
-        body = "<p>No feature could be compared.</p>"
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">'
-        "<title>Data drift</title></head><body><h1>Data drift</h1>"
-        f"{body}<ul>{items}</ul></body></html>"
-    )

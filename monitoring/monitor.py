@@ -36,8 +36,8 @@ import pandas as pd
 
 from connectors.store import ArtifactStore
 from core.spec import ColumnSpec, DataContract, ProjectSpec
-from monitoring.drift import DriftResult, run_drift
-from monitoring.quality import data_quality, live_quality
+from monitoring.drift import ColumnDrift, DriftResult, run_drift
+from monitoring.quality import ColumnQuality, LiveQuality, data_quality, live_quality
 from scoring.predlog import read_actuals, read_predictions
 
 __all__ = ["MonitorOutcome", "monitor_window"]
@@ -53,9 +53,10 @@ class MonitorOutcome:
     window_end: str
     rows: int
     drift: DriftResult | None
-    prediction_drift: dict[str, Any] | None
-    data_quality: list[dict[str, Any]]
-    live_quality: dict[str, Any]
+    prediction_drift: ColumnDrift | None
+    """The window's scores against the production model's scores on the reference."""
+    data_quality: list[ColumnQuality]
+    live_quality: LiveQuality
     alerts: list[str] = field(default_factory=list)
     html_uri: str | None = None
     json_uri: str | None = None
@@ -76,9 +77,9 @@ class MonitorOutcome:
             "breach": self.breach,
             "alerts": list(self.alerts),
             "drift": self.drift.to_dict() if self.drift else None,
-            "prediction_drift": self.prediction_drift,
-            "data_quality": self.data_quality,
-            "live_quality": self.live_quality,
+            "prediction_drift": self.prediction_drift.to_dict() if self.prediction_drift else None,
+            "data_quality": [q.to_dict() for q in self.data_quality],
+            "live_quality": self.live_quality.to_dict(),
         }
 
     def markdown(self) -> str:
@@ -90,9 +91,9 @@ class MonitorOutcome:
         if self.drift is not None:
             lines.append(self.drift.summary_markdown())
         lq = self.live_quality
-        if lq.get("with_actuals"):
-            shown = ", ".join(f"{k} {v:.3f}" for k, v in lq["metrics"].items())
-            lines.append(f"Live quality on {lq['with_actuals']} predictions with actuals: {shown}")
+        if lq.with_actuals:
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in lq.metrics.items())
+            lines.append(f"Live quality on {lq.with_actuals} predictions with actuals: {shown}")
         return "\n".join(lines) + "\n"
 
 
@@ -137,18 +138,15 @@ def monitor_window(
     mon = spec.monitoring
     actuals = read_actuals(store, spec.name, actuals_since or start, datetime.now(end.tzinfo))
     live = live_quality(window, actuals, primary_metric=spec.training.primary_metric)
-    outcome_base = {
-        "window_start": start.isoformat(),
-        "window_end": end.isoformat(),
-        "rows": len(window),
-    }
     if window.empty:
         return MonitorOutcome(
-            **outcome_base,
+            window_start=start.isoformat(),
+            window_end=end.isoformat(),
+            rows=0,
             drift=None,
             prediction_drift=None,
             data_quality=[],
-            live_quality=live.to_dict(),
+            live_quality=live,
         )
     current = window[[c for c in window.columns if c in spec.contract.features]]
     run = run_drift(
@@ -172,16 +170,17 @@ def monitor_window(
             drift_share_threshold=1.0,
             column_threshold=mon.column_threshold,
         ).result
-        prediction_drift = scores.columns[0].to_dict() if scores.columns else None
-    quality = [q.to_dict() for q in data_quality(current, spec.contract)]
-    alerts = _alerts(run.result, prediction_drift, quality, live.to_dict(), spec, min_actuals)
+        prediction_drift = scores.columns[0] if scores.columns else None
+    quality = data_quality(current, spec.contract)
     outcome = MonitorOutcome(
-        **outcome_base,
+        window_start=start.isoformat(),
+        window_end=end.isoformat(),
+        rows=len(window),
         drift=run.result,
         prediction_drift=prediction_drift,
         data_quality=quality,
-        live_quality=live.to_dict(),
-        alerts=alerts,
+        live_quality=live,
+        alerts=_alerts(run.result, prediction_drift, quality, live, spec, min_actuals),
     )
     html = store.put_bytes(run.html().encode("utf-8"), kind="reports", suffix=".html")
     document = {"summary": outcome.summary(), "evidently": json.loads(run.json())}
@@ -191,9 +190,9 @@ def monitor_window(
 
 def _alerts(
     drift: DriftResult,
-    prediction_drift: dict[str, Any] | None,
-    quality: list[dict[str, Any]],
-    live: dict[str, Any],
+    prediction_drift: ColumnDrift | None,
+    quality: list[ColumnQuality],
+    live: LiveQuality,
     spec: ProjectSpec,
     min_actuals: int,
 ) -> list[str]:
@@ -203,17 +202,17 @@ def _alerts(
             f"dataset drift: {len(drift.drifted_columns)} of {len(drift.columns)} features "
             f"drifted ({', '.join(drift.drifted_columns)})"
         )
-    if prediction_drift and prediction_drift["drifted"]:
+    if prediction_drift is not None and prediction_drift.drifted:
         alerts.append("prediction drift: the score distribution moved")
     for finding in drift.schema_findings:
         if finding.side == "current" and finding.kind != "extra":
             alerts.append(f"schema: {finding.column} {finding.kind}")
     for q in quality:
-        if not q["ok"]:
-            alerts.append(f"data quality: {q['column']} breaks the contract")
-    if live.get("with_actuals", 0) >= min_actuals:
+        if not q.ok:
+            alerts.append(f"data quality: {q.column} breaks the contract")
+    if live.with_actuals >= min_actuals:
         for metric, floor in spec.policy.metric_floors.items():
-            value = live["metrics"].get(metric)
+            value = live.metrics.get(metric)
             if value is not None and value < floor:
                 alerts.append(f"live {metric} {value:.3f} is below the floor {floor}")
     return alerts

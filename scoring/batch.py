@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,9 @@ from pandas.api import types as ptypes
 
 from core.spec import ColumnSpec, DataContract
 from scoring.errors import ScoringError, ScoringSchemaError
+
+if TYPE_CHECKING:
+    from scoring.model_format import Classifier
 
 THRESHOLD = 0.5
 SCORE_COLUMNS = ("prediction_id", "score", "label", "model_version", "scored_at")
@@ -36,7 +39,9 @@ def output_columns(contract: DataContract) -> list[str]:
     return ([contract.id_column] if contract.id_column else []) + list(SCORE_COLUMNS)
 
 
-def check_frame(frame: pd.DataFrame, contract: DataContract, model: Any = None) -> list[str]:
+def check_frame(
+    frame: pd.DataFrame, contract: DataContract, model: Classifier | None = None
+) -> list[str]:
     """Refuse a frame that cannot be scored; return the feature columns to pass to the model.
 
     The features are the contract's, in the order the model was fitted on when it
@@ -72,7 +77,7 @@ def check_frame(frame: pd.DataFrame, contract: DataContract, model: Any = None) 
 
 
 def iter_scores(
-    model: Any,
+    model: Classifier,
     frame: pd.DataFrame,
     contract: DataContract,
     *,
@@ -102,7 +107,7 @@ def iter_scores(
 
 
 def score_frame(
-    model: Any,
+    model: Classifier,
     frame: pd.DataFrame,
     contract: DataContract,
     *,
@@ -183,7 +188,7 @@ def _uuid4_arrow(n: int) -> pa.StringArray:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
 
 
-def _positive_index(model: Any) -> int:
+def _positive_index(model: Classifier) -> int:
     classes = [c.item() if isinstance(c, np.generic) else c for c in getattr(model, "classes_", [])]
     if 1 not in classes:
         raise ScoringError(f"model does not predict class 1 (classes: {classes})")

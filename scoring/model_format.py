@@ -29,12 +29,40 @@ import hmac
 import io
 import json
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import skops.io as sio
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from scoring.errors import ModelIntegrityError, UntrustedModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = [
+    "TRUSTED_TYPES",
+    "Classifier",
+    "dumps",
+    "load_verified",
+    "loads",
+    "sha256_hex",
+    "untrusted_types",
+]
+
+
+class Classifier(Protocol):
+    """A fitted binary classifier as scoring uses it: a scikit-learn pipeline, typically."""
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The class labels, in the column order of ``predict_proba``."""
+        ...
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """One row of class probabilities per row of ``X``."""
+        ...
+
 
 TRUSTED_TYPES: tuple[str, ...] = (
     # containers and values inside estimator state
@@ -84,7 +112,7 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def dumps(model: Any) -> bytes:
+def dumps(model: Classifier) -> bytes:
     """Serialize a fitted pipeline to skops bytes.
 
     Raises:
@@ -114,7 +142,7 @@ def untrusted_types(data: bytes) -> list[str]:
     return sorted((reported | _schema_types(schema)) - _TRUSTED)
 
 
-def loads(data: bytes) -> Any:
+def loads(data: bytes) -> Classifier:
     """Load an artifact if it names only trusted types.
 
     Raises:
@@ -124,16 +152,17 @@ def loads(data: bytes) -> Any:
     """
     _refuse_untrusted(data)
     try:
-        return sio.loads(data, trusted=list(TRUSTED_TYPES))
+        model: Classifier = sio.loads(data, trusted=list(TRUSTED_TYPES))
     except UntrustedTypesFoundException as exc:  # our audit should have caught it first
         raise UntrustedModelError(f"model artifact refused by skops: {exc}", types=[]) from exc
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise ModelIntegrityError(
             f"model artifact could not be loaded ({type(exc).__name__}: {exc})"
         ) from exc
+    return model
 
 
-def load_verified(data: bytes, *, expected_sha256: str) -> Any:
+def load_verified(data: bytes, *, expected_sha256: str) -> Classifier:
     """Load an artifact only if its SHA-256 is the registered one.
 
     The hash is checked before anything is parsed.

@@ -11,9 +11,13 @@ Endpoints (all JSON; errors are ``application/problem+json`` with a stable ``cod
     model yet or the prediction log is full.
 ``POST /api/v1/projects/{project}/actuals``
     ``{"actuals": [{"prediction_id": ..., "actual": ...}]}`` (or one such object);
-    stored before the 201 answer.
+    stored before the 201 answer (:mod:`serving.actuals`).
 ``GET /healthz`` (alive), ``GET /readyz`` (a model is loaded), ``GET /metrics``
 (Prometheus), ``GET /api/v1/projects/{project}/model`` (what is served).
+
+Routes raise the errors of :mod:`serving.errors`; one handler renders every
+:class:`core.errors.MlgateError` and counts it in the endpoint's request and error
+metrics. The project routes need the serving token when one is set (:mod:`serving.auth`).
 
 Each request takes the model handle that is current when it starts and is scored,
 labelled and logged with that handle only (see :mod:`serving.registry`).
@@ -21,93 +25,50 @@ labelled and logged with that handle only (see :mod:`serving.registry`).
 
 from __future__ import annotations
 
-import hmac
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import orjson
-import pyarrow as pa
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import SecretStr
 
-from connectors.secrets import resolve_secret
 from connectors.store import ArtifactStore, open_store
 from core import offline
+from core.errors import PROBLEM_JSON, MlgateError, error_problem
 from core.spec import ProjectSpec
 from scoring.batch import THRESHOLD, new_prediction_ids
-from scoring.predlog import ACTUALS_SCHEMA, PREDICTIONS, LogIndex, log_schema, write_actuals
+from scoring.predlog import PREDICTIONS, LogIndex, log_schema
+from serving.actuals import parse_actuals, store_actuals
+from serving.auth import ServingToken, governance_token
 from serving.batcher import MicroBatcher
+from serving.body import parse_json, read_body
+from serving.errors import (
+    EmptyBody,
+    LogFull,
+    NoModel,
+    NotReady,
+    ProjectNotServed,
+    ScoringFailed,
+    ServingError,
+)
 from serving.logwriter import LogBatch, PredictionLogWriter
 from serving.metrics import ServerMetrics
 from serving.registry import ModelHandle, ModelWatcher
 from serving.settings import ServeSettings
-from serving.validation import RequestInvalid, RequestValidator
+from serving.validation import RequestValidator, ValidatedBatch
 
-__all__ = ["DEFAULT_STORE", "PROBLEM_JSON", "create_app", "governance_token"]
+__all__ = ["DEFAULT_STORE", "create_app"]
 
 log = logging.getLogger("mlgate.serving")
-PROBLEM_JSON = "application/problem+json"
 DEFAULT_STORE = ".mlgate/artifacts"
-_PREDICTION_ID = re.compile(r"[0-9a-f]{32}")
-_MAX_ACTUALS = 100_000
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _secret_value(value: SecretStr | None) -> str:
-    """A setting's value, or the secret it refers to (``env://…``, ``vault://…``)."""
-    if value is None:
-        return ""
-    raw = value.get_secret_value()
-    if re.match(r"^[a-z][a-z0-9+.-]*://", raw):
-        return resolve_secret(raw).get_secret_value()
-    return raw
-
-
-def governance_token(settings: ServeSettings) -> str:
-    """The governance token: the value of ``MLGATE_TOKEN`` or the secret it refers to."""
-    return _secret_value(settings.token)
-
-
-def problem(
-    status: int, code: str, title: str, detail: str, instance: str, **extra: Any
-) -> Response:
-    """An RFC 9457 problem-details response."""
-    body = {
-        "type": f"urn:mlgate:problem:{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "instance": instance,
-        **extra,
-    }
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+# The endpoints whose answers mlgate_requests counts, errors included.
+_COUNTED_ENDPOINTS = frozenset({"predict", "actuals"})
 
 
 class _Server:
@@ -145,22 +106,7 @@ class _Server:
         )
         self.log: PredictionLogWriter | None = None
         self.metrics.model_version.labels(self.project).set(0)
-        expected = _secret_value(settings.serve_token)
-        self._token = expected.encode("utf-8") if expected else None
-        if self._token is None:
-            log.warning(
-                "MLGATE_SERVE_TOKEN is not set: anyone who can reach this server can score "
-                "records and send actuals"
-            )
-
-    def authorized(self, request: Request) -> bool:
-        """Whether the request carries the serving token (always, when none is set)."""
-        if self._token is None:
-            return True
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode("utf-8"), self._token
-        )
+        self.token = ServingToken(settings.serve_token)
 
     def _on_model(self, handle: ModelHandle | None) -> None:
         self.metrics.model_swaps.inc()
@@ -197,106 +143,46 @@ class _Server:
                 log.error("prediction log: %d rows lost at shutdown", self.log.unwritten_rows)
         self.client.close()
 
+    def check_project(self, project: str) -> None:
+        """Raises ProjectNotServed unless ``project`` is the one served here."""
+        if project != self.project:
+            raise ProjectNotServed(project)
+
+    def no_model_detail(self, when: str) -> str:
+        """Why nothing can be scored: no production model, and the last load error if any."""
+        detail = f"no production model for {self.project} {when}"
+        if self.watcher.last_error:
+            detail += f" ({self.watcher.last_error})"
+        return detail
+
     # -- predict ------------------------------------------------------------------------
 
-    def _fail(
-        self,
-        endpoint: str,
-        status: int,
-        code: str,
-        title: str,
-        detail: str,
-        path: str,
-        **extra: Any,
-    ) -> Response:
-        self.metrics.requests.labels(endpoint, str(status)).inc()
-        self.metrics.errors.labels(endpoint, code).inc()
-        return problem(status, code, title, detail, path, **extra)
-
     async def predict(self, project: str, request: Request) -> Response:
+        """Score a request's records with the model current at its start, log and answer.
+
+        Raises:
+            ServingError: one of the refusals in :mod:`serving.errors`.
+        """
         started = time.perf_counter()
-        path = request.url.path
-        if project != self.project:
-            return self._fail(
-                "predict",
-                404,
-                "not_found",
-                "Not found",
-                f"project {project!r} is not served here",
-                path,
-            )
+        self.check_project(project)
         handle = self.watcher.current  # the one model this request will use
         if handle is None:
-            detail = f"no production model for {self.project} yet"
-            if self.watcher.last_error:
-                detail += f" ({self.watcher.last_error})"
-            return self._fail("predict", 503, "no_model", "No model", detail, path)
-        try:
-            body = await _read_body(request, self.settings.serve_max_body_bytes)
-        except _TooLarge:
-            return self._fail(
-                "predict",
-                413,
-                "body_too_large",
-                "Body too large",
-                f"request body exceeds {self.settings.serve_max_body_bytes} bytes",
-                path,
-            )
+            raise NoModel(self.no_model_detail("yet"))
+        body = await read_body(request, self.settings.serve_max_body_bytes)
         if not body.strip():
-            return self._fail(
-                "predict",
-                400,
-                "empty_body",
-                "Empty body",
-                "the request body is empty; send a JSON object",
-                path,
-            )
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return self._fail(
-                "predict",
-                400,
-                "invalid_json",
-                "Invalid JSON",
-                f"the request body is not valid JSON: {exc}",
-                path,
-            )
-        try:
-            batch = self.validator.validate(parsed)
-        except RequestInvalid as exc:
-            return self._fail(
-                "predict",
-                422,
-                "invalid_request",
-                "Invalid request",
-                exc.message,
-                path,
-                errors=[p.to_dict() for p in exc.problems],
-            )
+            raise EmptyBody()
+        batch = self.validator.validate(parse_json(body))
         assert self.log is not None
         if not await self.log.reserve(batch.rows, self.settings.serve_log_wait_s):
-            return self._fail(
-                "predict",
-                503,
-                "log_full",
-                "Prediction log full",
-                "the prediction log cannot keep up; retry later",
-                path,
-            )
+            raise LogFull()
         try:
             scores = await self.batcher.score(handle, batch)
         except Exception as exc:
             self.log.release(batch.rows)
             log.exception("scoring with %s failed", handle.label)
-            return self._fail(
-                "predict",
-                500,
-                "scoring_failed",
-                "Scoring failed",
-                f"model {handle.label} failed to score: {type(exc).__name__}",
-                path,
-            )
+            raise ScoringFailed(
+                f"model {handle.label} failed to score: {type(exc).__name__}"
+            ) from exc
         n = batch.rows
         ids = new_prediction_ids(n)
         labels = (scores >= THRESHOLD).astype(np.int64)
@@ -311,7 +197,7 @@ class _Server:
 
     def _log_batch(
         self,
-        batch: Any,
+        batch: ValidatedBatch,
         handle: ModelHandle,
         ids: list[str],
         scores: np.ndarray,
@@ -319,8 +205,8 @@ class _Server:
         now: datetime,
         latency_ms: float,
     ) -> LogBatch:
-        columns: dict[str, Any] = dict(batch.columns)
-        if self.contract.id_column:
+        columns: dict[str, object] = dict(batch.columns)
+        if self.contract.id_column and batch.ids is not None:
             columns[self.contract.id_column] = [None if v is None else str(v) for v in batch.ids]
         columns.update(
             prediction_id=ids,
@@ -336,7 +222,7 @@ class _Server:
 
     def _response(
         self,
-        batch: Any,
+        batch: ValidatedBatch,
         handle: ModelHandle,
         ids: list[str],
         scores: np.ndarray,
@@ -344,7 +230,7 @@ class _Server:
     ) -> bytes:
         score_list = scores.tolist()
         label_list = labels.tolist()
-        if self.contract.id_column:
+        if self.contract.id_column and batch.ids is not None:
             key = self.contract.id_column
             predictions = [
                 {"prediction_id": p, "score": s, "label": lab, key: i}
@@ -366,86 +252,27 @@ class _Server:
 
     # -- actuals ------------------------------------------------------------------------
 
-    def _actuals_rows(self, parsed: Any) -> tuple[list[str], list[float]]:
-        items = (
-            parsed.get("actuals") if isinstance(parsed, dict) and "actuals" in parsed else [parsed]
-        )
-        if not isinstance(items, list) or not items:
-            raise ValueError("'actuals' must be a non-empty array")
-        if len(items) > _MAX_ACTUALS:
-            raise ValueError(f"at most {_MAX_ACTUALS} actuals per request")
-        target = self.contract.column(self.contract.target)
-        allowed = set(target.allowed) if target.allowed is not None else None
-        ids: list[str] = []
-        values: list[float] = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict) or set(item) != {"prediction_id", "actual"}:
-                raise ValueError(f"actual {i}: must be an object with prediction_id and actual")
-            pid, value = item["prediction_id"], item["actual"]
-            if not isinstance(pid, str) or not _PREDICTION_ID.fullmatch(pid):
-                raise ValueError(f"actual {i}: prediction_id must be 32 lowercase hex digits")
-            if type(value) not in (int, float, bool) or (
-                allowed is not None and value not in allowed
-            ):
-                shown = f"one of {sorted(allowed, key=str)}" if allowed is not None else "a number"
-                raise ValueError(f"actual {i}: actual must be {shown}, got {value!r}")
-            ids.append(pid)
-            values.append(float(value))
-        return ids, values
-
     async def actuals(self, project: str, request: Request) -> Response:
-        path = request.url.path
-        if project != self.project:
-            return self._fail(
-                "actuals",
-                404,
-                "not_found",
-                "Not found",
-                f"project {project!r} is not served here",
-                path,
-            )
-        try:
-            body = await _read_body(request, self.settings.serve_max_body_bytes)
-        except _TooLarge:
-            return self._fail(
-                "actuals",
-                413,
-                "body_too_large",
-                "Body too large",
-                f"request body exceeds {self.settings.serve_max_body_bytes} bytes",
-                path,
-            )
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return self._fail(
-                "actuals",
-                400,
-                "invalid_json",
-                "Invalid JSON",
-                f"the request body is not valid JSON: {exc}",
-                path,
-            )
-        try:
-            ids, values = self._actuals_rows(parsed)
-        except ValueError as exc:
-            return self._fail("actuals", 422, "invalid_request", "Invalid request", str(exc), path)
-        now = datetime.now(UTC)
-        table = pa.table(
-            {"prediction_id": ids, "actual": values, "received_at": [now] * len(ids)},
-            schema=ACTUALS_SCHEMA,
-        )
-        await run_in_threadpool(write_actuals, self.store, self.project, table)
-        self.metrics.actuals.inc(len(ids))
+        """Store the actuals of a request; answers how many were accepted.
+
+        Raises:
+            ServingError: one of the refusals in :mod:`serving.errors`.
+        """
+        self.check_project(project)
+        body = await read_body(request, self.settings.serve_max_body_bytes)
+        actuals = parse_actuals(parse_json(body), self.contract)
+        await run_in_threadpool(store_actuals, self.store, self.project, actuals)
+        accepted = len(actuals.prediction_ids)
+        self.metrics.actuals.inc(accepted)
         self.metrics.requests.labels("actuals", "201").inc()
         return Response(
-            orjson.dumps({"accepted": len(ids)}), status_code=201, media_type="application/json"
+            orjson.dumps({"accepted": accepted}), status_code=201, media_type="application/json"
         )
 
     # -- status -------------------------------------------------------------------------
 
-    def model_info(self) -> dict[str, Any]:
-        handle = self.watcher.current
+    def model_info(self, handle: ModelHandle | None) -> dict[str, object]:
+        """What is served (the JSON of ``GET …/model``)."""
         if handle is None:
             return {
                 "project": self.project,
@@ -494,63 +321,57 @@ def create_app(
     )
     app.state.server = server
 
-    def refused(request: Request) -> Response | None:
-        # The project routes need the serving token; health, readiness and metrics do not.
-        if server.authorized(request):
-            return None
-        response = problem(
-            401,
-            "unauthenticated",
-            "Unauthenticated",
-            "missing or wrong serving token (Authorization: Bearer …)",
-            request.url.path,
+    async def render_error(request: Request, exc: Exception) -> Response:
+        """The one rendering of our errors: problem details, counted per endpoint."""
+        assert isinstance(exc, MlgateError)
+        endpoint = getattr(request.scope.get("route"), "name", None)
+        if endpoint in _COUNTED_ENDPOINTS:
+            server.metrics.requests.labels(endpoint, str(exc.status)).inc()
+            server.metrics.errors.labels(endpoint, exc.code).inc()
+        return Response(
+            orjson.dumps(error_problem(exc, request.url.path)),
+            status_code=exc.status,
+            media_type=PROBLEM_JSON,
+            headers=exc.headers() if isinstance(exc, ServingError) else None,
         )
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
 
-    @app.post("/api/v1/projects/{project}/predict", response_model=None)
+    app.add_exception_handler(MlgateError, render_error)
+
+    @app.post("/api/v1/projects/{project}/predict", response_model=None, name="predict")
     async def predict(project: str, request: Request) -> Response:
         """Score one record or many with the production model."""
-        return refused(request) or await server.predict(project, request)
+        server.token.check(request)
+        return await server.predict(project, request)
 
-    @app.post("/api/v1/projects/{project}/actuals", response_model=None)
+    @app.post("/api/v1/projects/{project}/actuals", response_model=None, name="actuals")
     async def actuals(project: str, request: Request) -> Response:
         """Store ground truth for earlier predictions."""
-        return refused(request) or await server.actuals(project, request)
+        server.token.check(request)
+        return await server.actuals(project, request)
 
-    @app.get("/api/v1/projects/{project}/model", response_model=None)
+    @app.get("/api/v1/projects/{project}/model", response_model=None, name="model")
     async def model(project: str, request: Request) -> Response:
         """The model served now."""
-        denied = refused(request)
-        if denied is not None:
-            return denied
-        if project != server.project:
-            return problem(
-                404,
-                "not_found",
-                "Not found",
-                f"project {project!r} is not served here",
-                request.url.path,
-            )
-        return Response(orjson.dumps(server.model_info()), media_type="application/json")
+        server.token.check(request)
+        server.check_project(project)
+        info = server.model_info(server.watcher.current)
+        return Response(orjson.dumps(info), media_type="application/json")
 
-    @app.get("/healthz", response_model=None)
+    @app.get("/healthz", response_model=None, name="healthz")
     async def healthz() -> Response:
         """The process is alive."""
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    @app.get("/readyz", response_model=None)
-    async def readyz(request: Request) -> Response:
+    @app.get("/readyz", response_model=None, name="readyz")
+    async def readyz() -> Response:
         """A production model is loaded and requests can be scored."""
-        info = server.model_info()
-        if info["model_version"] is None:
-            detail = f"no production model for {server.project} loaded yet"
-            if info.get("error"):
-                detail += f" ({info['error']})"
-            return problem(503, "no_model", "Not ready", detail, request.url.path)
-        return Response(orjson.dumps({"status": "ready", **info}), media_type="application/json")
+        handle = server.watcher.current
+        if handle is None:
+            raise NotReady(server.no_model_detail("loaded yet"))
+        info = {"status": "ready", **server.model_info(handle)}
+        return Response(orjson.dumps(info), media_type="application/json")
 
-    @app.get("/metrics", response_model=None)
+    @app.get("/metrics", response_model=None, name="metrics")
     async def metrics() -> Response:
         """Prometheus metrics."""
         if server.log is not None:

@@ -19,13 +19,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from connectors.store import ArtifactStore
+from governance.schemas import ModelVersionPublic, StageCurrentPublic
 from scoring import model_format
 from scoring.errors import ScoringError
+from scoring.model_format import Classifier
 
 __all__ = ["ModelHandle", "ModelWatcher", "StageSource"]
 
@@ -40,7 +43,7 @@ class ModelHandle:
     version: int
     sha256: str
     algorithm: str
-    model: Any
+    model: Classifier
     features: list[str]
     positive: int
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -49,7 +52,7 @@ class ModelHandle:
     def label(self) -> str:
         return f"{self.project}@{self.version}"
 
-    def score(self, frame: Any) -> np.ndarray:
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
         """Probability of class 1 for each row of ``frame``."""
         proba = self.model.predict_proba(frame[self.features])
         return np.asarray(proba, dtype=np.float64)[:, self.positive]
@@ -58,11 +61,13 @@ class ModelHandle:
 class StageSource(Protocol):
     """What the watcher needs from governance (a ``GovernanceClient``)."""
 
-    def current_stage(self, project: str, stage: str = ...) -> Any: ...
+    def current_stage(self, project: str, stage: str = ...) -> StageCurrentPublic | None: ...
 
 
-def load_handle(store: ArtifactStore, project: str, model: Any, features: list[str]) -> ModelHandle:
-    """Load and verify a registered model version (``ModelVersionPublic``).
+def load_handle(
+    store: ArtifactStore, project: str, model: ModelVersionPublic, features: list[str]
+) -> ModelHandle:
+    """Load and verify a registered model version.
 
     Raises:
         ModelIntegrityError, UntrustedModelError: the artifact fails its checks.

@@ -14,8 +14,11 @@ the cost of a 1-record one. Nothing is coerced or guessed:
   and ``category`` features only strings, ``datetime`` features ISO-8601 strings;
 * ``min``/``max`` and ``allowed`` of the contract hold for every non-null value.
 
-Problems come back as ``RequestInvalid`` with one entry per problem (record index,
-field, what is wrong), first problems first, at most ``MAX_PROBLEMS``.
+Problems come back as ``RequestInvalid`` (:mod:`serving.errors`) with one entry per
+problem (record index, field, what is wrong), first problems first, at most
+``MAX_PROBLEMS``. This module checks the envelope, the keys of every record, the numeric
+features as one block and the ids; :mod:`serving.columns` checks a feature's values by
+its type when the block check cannot vouch for them.
 """
 
 from __future__ import annotations
@@ -24,63 +27,18 @@ import math
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from core.spec import ColumnSpec, DataContract
-from serving.errors import ServingError
+from serving.columns import MAX_PROBLEMS, Problems, check_column, type_name
+from serving.errors import Problem, RequestInvalid
 
-__all__ = ["MAX_PROBLEMS", "Problem", "RequestInvalid", "RequestValidator", "ValidatedBatch"]
+__all__ = ["MAX_PROBLEMS", "RequestValidator", "ValidatedBatch", "stack"]
 
-MAX_PROBLEMS = 20
-_NONE = type(None)
-_NUMBER = frozenset({int, float})
 _NUMBER_OR_NONE = frozenset({int, float, type(None)})
-_TYPE_NAMES = {
-    int: "integer",
-    float: "number",
-    str: "string",
-    bool: "boolean",
-    _NONE: "null",
-    dict: "object",
-    list: "array",
-}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a request: where (record, field) and what."""
-
-    record: int | None
-    field: str | None
-    problem: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"record": self.record, "field": self.field, "problem": self.problem}
-
-    def text(self) -> str:
-        where = []
-        if self.record is not None:
-            where.append(f"record {self.record}")
-        if self.field is not None:
-            where.append(f"field {self.field!r}")
-        return f"{', '.join(where)}: {self.problem}" if where else self.problem
-
-
-class RequestInvalid(ServingError):
-    """A prediction request that does not fit the data contract (HTTP 422)."""
-
-    code: ClassVar[str] = "invalid_request"
-    status: ClassVar[int] = 422
-    title: ClassVar[str] = "Invalid request"
-
-    def __init__(self, problems: list[Problem]) -> None:
-        first = problems[0].text()
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{first}{more}")
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -89,25 +47,10 @@ class ValidatedBatch:
 
     columns: dict[str, np.ndarray]
     """One array per feature, in contract order."""
-    ids: list[Any] | None
-    """The id column's values as sent (``None`` where a record had none), or None."""
+    ids: list[str | int | None] | None
+    """The id column's values as sent (``None`` where a record had none), or None when
+    the contract has no id column."""
     rows: int
-
-
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[Problem] = []
-
-    def add(self, record: int | None, field: str | None, problem: str) -> None:
-        if len(self.items) < MAX_PROBLEMS:
-            self.items.append(Problem(record, field, problem))
-
-    def full(self) -> bool:
-        return len(self.items) >= MAX_PROBLEMS
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise RequestInvalid(self.items)
 
 
 class RequestValidator:
@@ -185,7 +128,7 @@ class RequestValidator:
                     None,
                     None,
                     f"the body must be a JSON object (one record or {{'records': [...]}}), "
-                    f"got {_TYPE_NAMES.get(type(body), type(body).__name__)}",
+                    f"got {type_name(body)}",
                 )
             ]
         )
@@ -199,7 +142,7 @@ class RequestValidator:
             RequestInvalid: anything in the body does not fit the contract.
         """
         records = self.records_of(body)
-        problems = _Problems()
+        problems = Problems()
         if not self._keys_exact(records):
             self._check_keys(records, problems)
             problems.raise_if_any()
@@ -210,7 +153,9 @@ class RequestValidator:
                 columns[name] = block[name]
                 continue
             values = [r[name] for r in records]
-            array = self._column(name, values, problems)
+            array = check_column(
+                name, self.specs[name], values, self._allowed_values.get(name), problems
+            )
             if array is not None:
                 columns[name] = array
             if problems.full():
@@ -230,9 +175,10 @@ class RequestValidator:
         name the problem; a clean block (the usual case) costs a few array operations.
         """
         names = self._numeric_names
-        if not names:
+        getter = self._numeric_getter
+        if getter is None:  # no numeric feature
             return {}
-        rows = list(map(self._numeric_getter, records))
+        rows = list(map(getter, records))
         if len(names) == 1:
             rows = [(v,) for v in rows]
         types = set(map(type, chain.from_iterable(rows)))
@@ -252,7 +198,7 @@ class RequestValidator:
             col = block[:, j]
             if not np.isin(col[~np.isnan(col)], allowed).all():
                 return None
-        has_null = nulls.any(axis=0)
+        has_null = np.any(nulls, axis=0)
         out: dict[str, np.ndarray] = {}
         for j, name in enumerate(names):
             col = block[:, j]
@@ -276,11 +222,11 @@ class RequestValidator:
             )
         return True
 
-    def _check_keys(self, records: list[Any], problems: _Problems) -> None:
+    def _check_keys(self, records: list[Any], problems: Problems) -> None:
         required, allowed = self._required, self._allowed_keys
         for i, record in enumerate(records):
             if type(record) is not dict:
-                problems.add(i, None, f"must be an object, got {_type_name(record)}")
+                problems.add(i, None, f"must be an object, got {type_name(record)}")
                 continue
             keys = record.keys()
             if keys in (required, allowed):
@@ -296,204 +242,18 @@ class RequestValidator:
             if problems.full():
                 return
 
-    def _column(self, name: str, values: list[Any], problems: _Problems) -> np.ndarray | None:
-        spec = self.specs[name]
-        types = set(map(type, values))
-        if _NONE in types and not spec.nullable:
-            self._first(
-                values,
-                lambda v: v is None,
-                name,
-                "is null but the feature is not nullable",
-                problems,
-            )
-            return None
-        kind = spec.type
-        if kind in ("int", "float"):
-            return self._numeric(name, spec, values, types, problems)
-        if kind in ("string", "category"):
-            return self._strings(name, spec, values, types, problems)
-        if kind == "bool":
-            return self._bools(name, spec, values, types, problems)
-        return self._datetimes(name, values, types, problems)
-
-    def _numeric(
-        self,
-        name: str,
-        spec: ColumnSpec,
-        values: list[Any],
-        types: set[type],
-        problems: _Problems,
-    ) -> np.ndarray | None:
-        bad_types = types - _NUMBER - {_NONE}
-        if bad_types:
-            self._first(
-                values,
-                lambda v: type(v) not in _NUMBER and v is not None,
-                name,
-                "expected a number, got {type}",
-                problems,
-            )
-            return None
-        has_null = _NONE in types
-        if has_null:
-            array = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-        else:
-            array = np.array(values, dtype=np.float64)
-        if not np.isfinite(array[~np.isnan(array)] if has_null else array).all():
-            self._first_index(
-                ~np.isfinite(array) & ~np.isnan(array) if has_null else ~np.isfinite(array),
-                name,
-                "is not a finite number",
-                problems,
-            )
-            return None
-        if spec.type == "int" and float in types:
-            fractional = (array != np.floor(array)) & ~np.isnan(array)
-            if fractional.any():
-                self._first_index(fractional, name, "expected an integer, got a fraction", problems)
-                return None
-        if spec.min is not None:
-            low = array < spec.min
-            if low.any():
-                self._first_index(low, name, f"is below the minimum {spec.min:g}", problems, array)
-                return None
-        if spec.max is not None:
-            high = array > spec.max
-            if high.any():
-                self._first_index(high, name, f"is above the maximum {spec.max:g}", problems, array)
-                return None
-        allowed = self._allowed_values.get(name)
-        if allowed is not None:
-            outside = [v not in allowed and v is not None for v in values]
-            if any(outside):
-                self._first_index(
-                    np.array(outside),
-                    name,
-                    f"is not one of the allowed values {sorted(allowed, key=str)}",
-                    problems,
-                    array,
-                )
-                return None
-        if spec.type == "int" and not has_null:
-            return array.astype(np.int64)
-        return array
-
-    def _strings(
-        self,
-        name: str,
-        spec: ColumnSpec,
-        values: list[Any],
-        types: set[type],
-        problems: _Problems,
-    ) -> np.ndarray | None:
-        if types - {str, _NONE}:
-            self._first(
-                values,
-                lambda v: type(v) is not str and v is not None,
-                name,
-                "expected a string, got {type}",
-                problems,
-            )
-            return None
-        allowed = self._allowed_values.get(name)
-        if allowed is not None and not allowed.issuperset(values):
-            self._first(
-                values,
-                lambda v: v is not None and v not in allowed,
-                name,
-                f"{{value!r}} is not one of the allowed values {sorted(map(str, allowed))}",
-                problems,
-            )
-            return None
-        array = np.empty(len(values), dtype=object)
-        array[:] = values
-        return array
-
-    def _bools(
-        self,
-        name: str,
-        spec: ColumnSpec,
-        values: list[Any],
-        types: set[type],
-        problems: _Problems,
-    ) -> np.ndarray | None:
-        if types - {bool, _NONE}:
-            self._first(
-                values,
-                lambda v: type(v) is not bool and v is not None,
-                name,
-                "expected true or false, got {type}",
-                problems,
-            )
-            return None
-        if _NONE in types:
-            array = np.empty(len(values), dtype=object)
-            array[:] = values
-            return array
-        return np.array(values, dtype=bool)
-
-    def _datetimes(
-        self, name: str, values: list[Any], types: set[type], problems: _Problems
-    ) -> np.ndarray | None:
-        if types - {str, _NONE}:
-            self._first(
-                values,
-                lambda v: type(v) is not str and v is not None,
-                name,
-                "expected an ISO-8601 date-time string, got {type}",
-                problems,
-            )
-            return None
-        try:
-            parsed = pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", utc=True)
-        except (ValueError, TypeError):
-            for i, v in enumerate(values):
-                try:
-                    pd.to_datetime(v, format="ISO8601")
-                except (ValueError, TypeError):
-                    problems.add(i, name, f"{v!r} is not an ISO-8601 date-time")
-                    break
-            return None
-        return parsed.dt.tz_localize(None).to_numpy()
-
-    def _check_ids(self, ids: list[Any], problems: _Problems) -> None:
+    def _check_ids(self, ids: list[Any], problems: Problems) -> None:
         assert self.id_column is not None
         spec = self.contract.column(self.id_column)
         wanted: tuple[type, ...] = (int,) if spec.type == "int" else (str, int)
         for i, value in enumerate(ids):
             if value is not None and (type(value) not in wanted):
-                problems.add(i, self.id_column, f"id must be a string, got {_type_name(value)}")
+                problems.add(i, self.id_column, f"id must be a string, got {type_name(value)}")
                 return
-
-    # -- reporting ----------------------------------------------------------------------
-
-    @staticmethod
-    def _first(values: list[Any], test: Any, name: str, message: str, problems: _Problems) -> None:
-        for i, v in enumerate(values):
-            if test(v):
-                problems.add(i, name, message.format(type=_type_name(v), value=v))
-                return
-
-    @staticmethod
-    def _first_index(
-        mask: np.ndarray,
-        name: str,
-        message: str,
-        problems: _Problems,
-        values: np.ndarray | None = None,
-    ) -> None:
-        i = int(np.flatnonzero(mask)[0])
-        shown = f" ({values[i]:g})" if values is not None else ""
-        problems.add(i, name, f"{message}{shown}" if not shown else f"value{shown} {message}")
 
 
 def _bound(value: float | None, default: float) -> float:
     return default if value is None else float(value)
-
-
-def _type_name(value: Any) -> str:
-    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def stack(batches: list[ValidatedBatch], features: list[str]) -> pd.DataFrame:

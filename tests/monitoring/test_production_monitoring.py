@@ -19,6 +19,7 @@ import pyarrow as pa
 import pytest
 
 from connectors.store import LocalArtifactStore
+from core.errors import InvalidInput
 from core.spec import ProjectSpec, load_spec
 from flows.monitor import MonitorParams, run_monitoring
 from flows.train import make_candidate
@@ -27,8 +28,9 @@ from governance.client import GovernanceClient
 from governance.server import serve_in_thread
 from mlgate.demo.data import DRIFTED_FEATURES, make_applications, make_current_batch
 from mlgate.demo.run import SPEC_FILE
-from monitoring.actuals import ActualsError, ingest_actuals
+from monitoring.actuals import ingest_actuals
 from monitoring.drift import run_drift
+from monitoring.errors import ActualsError, MonitoringError
 from scoring import model_format, predlog
 from scoring.batch import score_frame
 
@@ -268,6 +270,17 @@ def test_bad_actuals_file_names_the_row(tmp_path: Path) -> None:
     )
     with pytest.raises(ActualsError, match=r"row 0: actual must be one of \[0, 1\], got 3"):
         ingest_actuals(store, SPEC, "file://b.csv", base_dir=tmp_path)
+
+
+def test_an_unusable_actuals_source_is_invalid_input_of_the_one_tree(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    pd.DataFrame({"id": ["0" * 32], "actual": [1]}).to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(ActualsError) as caught:
+        ingest_actuals(store, SPEC, "file://c.csv", base_dir=tmp_path)
+    assert isinstance(caught.value, MonitoringError) and isinstance(caught.value, InvalidInput)
+    assert (caught.value.code, caught.value.status) == ("invalid_actuals", 422)
+    assert not isinstance(caught.value, ValueError)
+    assert "prediction_id" in caught.value.message
 
 
 def test_the_prefect_flow_monitors_and_records(

@@ -13,7 +13,8 @@ from demo_factories import CONTRACT, applications
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.validation import RequestInvalid, RequestValidator, stack
+from serving.errors import RequestInvalid
+from serving.validation import RequestValidator, stack
 
 VALIDATOR = RequestValidator(CONTRACT, max_records=50)
 
