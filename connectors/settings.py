@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, FilePath, SecretStr, ValidationError
+from pydantic import Field, FilePath, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connectors.errors import InvalidLocation
 from connectors.uri import SECRET_REF
+from core.settings import read_settings
 
 __all__ = ["ENV_PREFIX", "Settings", "current_settings"]
 
@@ -153,12 +154,4 @@ def current_settings() -> Settings:
         InvalidLocation: a variable's value is refused; every variable at fault is named
             with what is wrong, and no value is shown.
     """
-    try:
-        return Settings()
-    except ValidationError as exc:
-        faults = "; ".join(
-            f"{ENV_PREFIX}{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        # Not chained: pydantic's own text would show the refused value, maybe a secret.
-        raise InvalidLocation(f"connector settings refused: {faults}") from None
+    return read_settings(Settings, error=InvalidLocation)

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, Secret, StringConstraints, ValidationError
+from pydantic import Field, Secret, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.settings import read_settings
 from flows.errors import SettingsError
 
 __all__ = ["ENV_PREFIX", "Settings", "Token", "get_settings"]
@@ -79,12 +80,4 @@ def get_settings() -> Settings:
         SettingsError: a variable is out of bounds; the message names each such
             variable and what is wrong, without its value.
     """
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{ENV_PREFIX}{str(error['loc'][0]).upper()}: {error['msg']}"
-            for error in exc.errors(include_input=False, include_url=False)
-        )
-        # Not chained: the validation error would carry the value, maybe a secret.
-        raise SettingsError(f"invalid settings: {problems}") from None
+    return read_settings(Settings, error=SettingsError)

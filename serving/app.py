@@ -41,6 +41,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from connectors.store import ArtifactStore, open_store
 from core import offline
 from core.errors import PROBLEM_JSON, MlgateError, error_problem
+from core.settings import read_settings
 from core.spec import ProjectSpec
 from scoring.batch import THRESHOLD, new_prediction_ids
 from scoring.predlog import PREDICTIONS, LogIndex, log_schema
@@ -300,7 +301,7 @@ def create_app(
         store: the artifact store (default: ``settings.store`` or ``.mlgate/artifacts``).
     """
     offline.apply()
-    settings = settings or ServeSettings()
+    settings = settings or read_settings(ServeSettings)
     store = store or open_store(settings.store or DEFAULT_STORE)
     server = _Server(spec, settings, store)
 

@@ -38,12 +38,19 @@ class ServeSettings(BaseSettings):
     governance_url: str = Field(
         "http://127.0.0.1:8000",
         validation_alias=AliasChoices("MLGATE_GOVERNANCE_URL", "MLGATE_URL", "governance_url"),
-        description="where governance listens",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        max_length=2048,
+        description="where governance listens: http(s)://host[:port][/path]",
     )
     token: SecretStr | None = Field(
         None, description="governance API token, or a secret reference (env://NAME, vault://...)"
     )
-    store: str | None = Field(None, description="artifact store; None: the spec's default")
+    store: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="artifact store (a path, file:// or s3://); None: .mlgate/artifacts",
+    )
     serve_poll_interval_s: float = Field(
         1.0, ge=0.05, le=300, description="seconds between two asks of governance"
     )

@@ -24,16 +24,15 @@ def serve(
     """
     import uvicorn
 
-    from core.errors import SpecError
+    from core.errors import MlgateError
     from core.spec import load_spec
     from serving.app import create_app
 
     try:
-        project = load_spec(spec)
-    except SpecError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        app = create_app(load_spec(spec))
+    except MlgateError as exc:  # a bad spec or setting, a store or secret out of reach
+        typer.echo(f"error: [{exc.code}] {exc}", err=True)
         raise typer.Exit(2) from None
-    app = create_app(project)
     uvicorn.run(
         app,
         host=host,

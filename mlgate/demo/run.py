@@ -2,7 +2,8 @@
 
 No server to install: governance runs under uvicorn in this process on SQLite, the
 artifact store is a local directory, Prefect runs in its local (ephemeral) mode and
-the governance token comes from the environment. Two people take part, each with
+the pipeline's governance token comes from a file (a ``file://`` secret reference, mode
+0600, the way a mounted secret is read). Two people take part, each with
 their own API token, exactly as they would through the HTTP API:
 
 * alice, lead data scientist (role approver): her token runs the pipeline, so she
@@ -79,6 +80,15 @@ def _credentials(path: Path, database_url: str) -> dict[str, str]:
     path.touch(mode=0o600)
     path.write_text(json.dumps(creds))
     return creds
+
+
+def _token_file(path: Path, token: str) -> str:
+    """Keep ``token`` in ``path`` (mode 0600); the ``file://`` reference the flow resolves."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token)
+    path.chmod(0o600)  # a file left by an earlier run keeps its mode otherwise
+    return f"file://{path}"
 
 
 def _ensure_people(url: str, creds: dict[str, str], path: Path) -> dict[str, str]:
@@ -176,8 +186,8 @@ def run_demo(rows: int, workdir: Path, console: Console) -> DemoSummary:
             daemon=True,
         )
         reviewer.start()
-        os.environ["MLGATE_TOKEN"] = creds["alice"]  # the flow resolves env://MLGATE_TOKEN
         params = PipelineParams(
+            token_ref=_token_file(workdir / "alice.token", creds["alice"]),
             spec_path=str(SPEC_FILE),
             data_dir=str(data_dir),
             store_url=str(workdir / "artifacts"),
