@@ -62,8 +62,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
+# mypy strict on every package (pyproject.toml), on the benchmarks, and on the tests one
+# directory at a time: pytest imports each test directory's modules as top-level ones
+# (no __init__.py; conftest.py in several), and mypy needs that same view.
+TEST_DIRS := $(sort $(dir $(wildcard tests/*/*.py)))
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy core connectors scoring governance serving monitoring flows mlgate
+	$(VENV)/bin/mypy --strict bench
+	MYPYPATH=tests $(VENV)/bin/mypy --strict --explicit-package-bases $(wildcard tests/*.py)
+	@set -e; for d in $(TEST_DIRS); do \
+	  echo "mypy --strict $$d"; \
+	  MYPYPATH=tests:$$d $(VENV)/bin/mypy --strict --explicit-package-bases $$d; done
 
 pytest: $(STAMP) $(BAO_STAMP)
 	$(VENV)/bin/pytest -q

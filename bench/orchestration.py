@@ -56,11 +56,11 @@ GOAL_RATIO = 1.25
 
 def start_prefect(work: Path) -> Any:
     """A standalone Prefect server on a free port; this process's API points at it."""
-    from mlgate.commands import stack as stack_cmd
+    from mlgate.stack.services import start_prefect as start_server
 
     os.environ["PREFECT_HOME"] = str(work / "prefect-client")
     port = _free_port()
-    svc = stack_cmd.start_prefect(work / "stack", "127.0.0.1", port, timeout=180)
+    svc = start_server(work / "stack", "127.0.0.1", port, timeout=180)
     os.environ["PREFECT_API_URL"] = f"{svc.url}/api"
     return svc
 
@@ -163,7 +163,7 @@ def plain_pipeline(
             model=current.model.model_dump(mode="json"),
             base_dir=data_dir,
         )
-        drift = steps.drift_against_reference(
+        drift, _markdown = steps.drift_against_reference(
             store,
             spec,
             reference_uri=snap.uri,
@@ -193,9 +193,9 @@ def prefect_pipeline(
     )
     summary = pipeline(params)
     return {
-        "model_version": summary["model_version"],
-        "algorithm": summary["model"]["algorithm"],
-        "metrics": summary["model"]["metrics"],
+        "model_version": summary.model_version,
+        "algorithm": summary.model.algorithm,
+        "metrics": summary.model.metrics,
     }
 
 
@@ -306,12 +306,12 @@ def main() -> None:
         finally:
             from prefect.logging.handlers import APILogHandler
 
-            from mlgate.commands import stack as stack_cmd
+            from mlgate.stack.processes import stop
 
             try:
                 APILogHandler().flush()  # the runs' last logs reach the server first
             finally:
-                stack_cmd.stop(server)
+                stop(server)
 
     med = {k: statistics.median(v) for k, v in a["times"].items()}
     bmed = {k: statistics.median(v) for k, v in b["times"].items()}

@@ -619,7 +619,7 @@ def main() -> None:
         for metric, v in r.items()
     }
     flat.update({f"batch_{m}_{k}": v for m, b in batch.items() for k, v in b.items()})
-    flat["demo_algorithm"] = demo_algorithm  # type: ignore[assignment]
+    flat["demo_algorithm"] = demo_algorithm
     print(
         json.dumps(
             {

@@ -168,7 +168,7 @@ class MonitorSummary(_Result):
 
     ``window``, ``drift``, ``prediction_drift``, ``data_quality`` and ``live_quality``
     keep the monitoring package's JSON form (the record governance stores as the
-    result's details). ``summary[name]`` reads a field by name, like that record.
+    result's details).
     """
 
     kind: str = Field("production-window", description="what was monitored")
@@ -198,9 +198,3 @@ class MonitorSummary(_Result):
     retrain_run_id: str | None = Field(
         None, description="the retrain flow run a breach started (None: none)"
     )
-
-    def __getitem__(self, name: str) -> Any:
-        """The field ``name``, as the monitoring record reads: ``summary["breach"]``."""
-        if name not in type(self).model_fields:
-            raise KeyError(name)
-        return getattr(self, name)

@@ -53,7 +53,8 @@ def test_only_an_unavailable_system_is_worth_retrying() -> None:
 
 def test_the_subtree_hangs_from_the_one_root_with_a_status_per_class() -> None:
     doc = errors_module.__doc__ or ""
-    for cls in [ConnectorError, *_subclasses()]:
+    classes: list[type[ConnectorError]] = [ConnectorError, *_subclasses()]
+    for cls in classes:
         assert issubclass(cls, MlgateError)
         assert 400 <= cls.status < 600
         assert cls.title

@@ -47,7 +47,7 @@ def _client_error(code: str, status: int = 400) -> ClientError:
         "Error": {"Code": code, "Message": PLANTED},
         "ResponseMetadata": {"HTTPStatusCode": status},
     }
-    return ClientError(response, "GetObject")  # type: ignore[arg-type]
+    return ClientError(response, "GetObject")
 
 
 BOTOCORE_SAMPLES = {

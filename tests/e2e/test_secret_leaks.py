@@ -12,9 +12,11 @@ run's summary and the text of typical failures: zero hits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from core.spec import load_spec
 from flows.pipeline import PipelineParams, pipeline
 from governance.admin import bootstrap_admin
 from governance.client import GovernanceClient
+from governance.schemas import PromotionRequestPublic
 from governance.server import serve_in_thread
 from mlgate.demo import data as demo_data
 from mlgate.demo.run import SPEC_FILE
@@ -54,10 +57,9 @@ def _approve_when_asked(url: str, token: str, project: str, stop: threading.Even
     """bob, an approver who neither trained nor requested, approves the pipeline's request."""
     with GovernanceClient(url, token) as bob:
         while not stop.is_set():
-            try:
+            pending: list[PromotionRequestPublic] = []
+            with contextlib.suppress(Exception):  # the project does not exist yet
                 pending = bob.list_promotion_requests(project, status="pending")
-            except Exception:  # the project does not exist yet
-                pending = []
             for req in pending:
                 bob.decide(str(req.id), "approve", comment="reviewed")
                 return
@@ -78,7 +80,7 @@ def _prefect_texts(since_flow_run: str) -> list[str]:
     APILogWorker.drain_all(timeout=30)
     texts: list[str] = []
     with get_client(sync_client=True) as client:
-        run = client.read_flow_run(since_flow_run)
+        run = client.read_flow_run(uuid.UUID(since_flow_run))
         texts.append(run.model_dump_json())
         runs = FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))
         for task_run in client.read_task_runs(flow_run_filter=runs):
@@ -186,7 +188,7 @@ def test_a_vault_backed_pipeline_run_leaks_no_secret(
             reviewer.join(timeout=10)
         summary = state.result()
         assert summary.promotion_request.status in ("approved", "promoted")
-        assert summary.scoring.rows == 1_000
+        assert summary.scoring is not None and summary.scoring.rows == 1_000
 
         # --- typical failures, for their exception text ---------------------------------
         failures: list[str] = []

@@ -19,8 +19,8 @@ def test_settings_are_read_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLGATE_STACK_DIR", "/srv/mlgate/stack")
     monkeypatch.setenv("MLGATE_TOKEN", "env://FLOWS_TOKEN")
     assert get_settings().stack_dir == "/srv/mlgate/stack"
-    assert get_settings().token is not None
-    assert get_settings().token.get_secret_value() == "env://FLOWS_TOKEN"
+    token = get_settings().token
+    assert token is not None and token.get_secret_value() == "env://FLOWS_TOKEN"
     monkeypatch.setenv("MLGATE_STACK_DIR", "/elsewhere")
     assert get_settings().stack_dir == "/elsewhere"
 

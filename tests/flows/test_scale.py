@@ -6,7 +6,7 @@ processes) through ``prefect_dask.DaskTaskRunner``, the local artifact store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ def _prefect() -> Iterator[None]:
         yield
 
 
-def _without_timings(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+def _without_timings(rows: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
     return [{k: v for k, v in row.items() if k != "fit_seconds"} for row in rows]
 
 

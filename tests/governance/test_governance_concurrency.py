@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
 from govtest import Gov, make_project, rand, register_model
@@ -57,12 +58,11 @@ def test_racing_approvals_promotions_and_rollbacks_lose_nothing(pg_gov: Gov) -> 
     calls: list[tuple[str, Callable[[], object]]] = []
     for request in requests:  # 4 requests x 9 approvers = 36 decisions
         for approver in approvers[:9]:
-            calls.append(("decide", lambda a=approver, r=request: a.decide(r.id, "approve")))
+            calls.append(("decide", partial(approver.decide, request.id, "approve")))
     for i in range(8):  # 8 rollbacks
-        op = operators[i % 2]
-        calls.append(("rollback", lambda o=op: o.rollback(s.project, comment="race")))
+        calls.append(("rollback", partial(operators[i % 2].rollback, s.project, comment="race")))
     for version in models[:3] * 2:  # and 6 new promotion requests
-        calls.append(("request", lambda v=version: dev.request_promotion(s.project, v)))
+        calls.append(("request", partial(dev.request_promotion, s.project, version)))
     assert len(calls) == 50
 
     results: list[tuple[str, object]] = []

@@ -91,7 +91,7 @@ def test_failed_metric_floor_blocks_the_request(gov: Gov) -> None:
 
 def test_unvalidated_data_and_drift_block_the_request(gov: Gov) -> None:
     dev = gov.client("developer")
-    policy = {"require_validation": True, "max_drift_share": 0.2}
+    policy: dict[str, object] = {"require_validation": True, "max_drift_share": 0.2}
     s = make_project(gov, dev, policy=policy, validated=False)
     dev.record_monitoring(
         s.project,

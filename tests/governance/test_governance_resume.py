@@ -65,8 +65,9 @@ def prefect() -> Iterator[FakePrefect]:
 
 @pytest.fixture
 def gov(database_url: str, prefect: FakePrefect) -> Iterator[Gov]:
-    settings = {"prefect_api_url": prefect.url, "expiry_sweep_seconds": 0.2, "resume_attempts": 2}
-    with serve_in_thread(database_url, **settings) as server:
+    with serve_in_thread(
+        database_url, prefect_api_url=prefect.url, expiry_sweep_seconds=0.2, resume_attempts=2
+    ) as server:
         token = bootstrap_admin(database_url, name=rand("admin"))
         admin = GovernanceClient(server.url, token)
         g = Gov(server=server, database_url=database_url, admin=admin)

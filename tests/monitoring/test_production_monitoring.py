@@ -239,22 +239,22 @@ def test_monitoring_run_records_drift_quality_and_live_metrics(
         store,
     )
 
-    assert summary["actuals_ingested"] == 2_000
-    assert summary["window"]["rows"] == 3_000
-    assert sorted(summary["drift"]["drifted_columns"]) == sorted(DRIFTED_FEATURES)
-    live = summary["live_quality"]
+    assert summary.actuals_ingested == 2_000
+    assert summary.window["rows"] == 3_000
+    assert sorted((summary.drift or {})["drifted_columns"]) == sorted(DRIFTED_FEATURES)
+    live = summary.live_quality
     assert live["with_actuals"] == 2_000 and live["unmatched_actuals"] == 0
     assert 0.5 < live["metrics"]["roc_auc"] < 0.99  # below the floor of this project
-    assert summary["breach"] is True
-    assert any(a.startswith("dataset drift") for a in summary["alerts"])
-    assert any(a.startswith("live roc_auc") for a in summary["alerts"])
-    assert summary["prediction_drift"]["stattest"]
-    assert all(q["ok"] for q in summary["data_quality"])
+    assert summary.breach is True
+    assert any(a.startswith("dataset drift") for a in summary.alerts)
+    assert any(a.startswith("live roc_auc") for a in summary.alerts)
+    assert (summary.prediction_drift or {})["stattest"]
+    assert all(q["ok"] for q in summary.data_quality)
     recorded = client.list_monitoring(spec.name)[0]
     assert recorded.model_version == version
     assert recorded.dataset_drift is True
     assert recorded.details["breach"] is True
-    assert recorded.report_uri == summary["report_uri"]
+    assert recorded.report_uri is not None and recorded.report_uri == summary.report_uri
     assert b"<html" in store.get_bytes(recorded.report_uri)
 
 
@@ -317,8 +317,8 @@ def test_the_prefect_flow_monitors_and_records(
     with prefect_test_harness(server_startup_timeout=120):
         summary = monitor_flow(params)
 
-    assert summary["breach"] is True
-    assert sorted(summary["drift"]["drifted_columns"]) == sorted(DRIFTED_FEATURES)
+    assert summary.breach is True
+    assert sorted((summary.drift or {})["drifted_columns"]) == sorted(DRIFTED_FEATURES)
     recorded = client.list_monitoring(spec.name)[0]
-    assert recorded.json_uri == summary["json_uri"]
+    assert recorded.json_uri == summary.json_uri
     assert recorded.details["window"]["rows"] == 2_000

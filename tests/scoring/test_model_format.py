@@ -44,7 +44,7 @@ def _double(x: np.ndarray) -> np.ndarray:
     return x * 2
 
 
-class Tripwire(ClassifierMixin, BaseEstimator):
+class Tripwire(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # sklearn has no types
     """A custom class that records when a loader constructs it."""
 
     def __setstate__(self, state: dict[str, object]) -> None:

@@ -23,7 +23,7 @@ import httpx
 import uvicorn
 from demo_factories import applications
 
-from connectors.store import LocalArtifactStore
+from connectors.store import ArtifactStore, LocalArtifactStore
 from core.spec import ProjectSpec, load_spec
 from flows.train import make_candidate
 from governance.admin import bootstrap_admin
@@ -53,7 +53,7 @@ class Registry:
     """Governance with a project, its people and a store of real model artifacts."""
 
     server: RunningServer
-    store: LocalArtifactStore
+    store: ArtifactStore
     spec: ProjectSpec
     admin: GovernanceClient
     dev: GovernanceClient
@@ -158,7 +158,7 @@ def start_server(reg: Registry, **settings: Any) -> PredictionServer:
     config_settings = ServeSettings(
         governance_url=reg.url,
         token=reg.service_token,
-        store=store_url or str(reg.store.root),
+        store=store_url,
         serve_poll_interval_s=settings.pop("serve_poll_interval_s", 0.2),
         serve_log_flush_s=settings.pop("serve_log_flush_s", 0.2),
         **settings,
