@@ -3,6 +3,7 @@
 ::
 
     MlgateError                  mlgate_error        500  the root: code, HTTP status, title
+     ├── InternalError           internal_error      500  what a server answers for a bug of ours
      ├── NotFound                not_found           404  the named object does not exist
      ├── Conflict                conflict            409  the current state forbids it
      ├── InvalidInput            invalid_input       422  malformed or out-of-bounds input
@@ -36,6 +37,7 @@ from typing import Any, ClassVar
 __all__ = [
     "PROBLEM_JSON",
     "Conflict",
+    "InternalError",
     "InvalidInput",
     "MlgateError",
     "NotFound",
@@ -65,6 +67,13 @@ class MlgateError(Exception):
     def problem_extra(self) -> dict[str, Any]:
         """Further members of this error's problem details (e.g. the fields at fault)."""
         return {}
+
+
+class InternalError(MlgateError):
+    """An unexpected failure, as a server answers it: the details go to its log only."""
+
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
 
 
 class NotFound(MlgateError):

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import offline
-from core.errors import PROBLEM_JSON, problem_details
+from core.errors import PROBLEM_JSON, InternalError, problem_details
 from governance import __version__
 from governance.api.deps import authorize, refuse_nul
 from governance.api.permissions import API_PREFIX, matrix_mismatches, required_role
@@ -90,7 +90,7 @@ async def _replay(request: Request, exc: Exception) -> Response:
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log; the caller learns nothing about internals.
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return problem(request, 500, "internal_error", "Internal error", "internal server error")
+    return await _mlgate_error(request, InternalError("internal server error"))
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, str]]:

@@ -40,7 +40,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connectors.store import ArtifactStore, open_store
 from core import offline
-from core.errors import PROBLEM_JSON, MlgateError, error_problem
+from core.errors import PROBLEM_JSON, InternalError, MlgateError, error_problem
 from core.settings import read_settings
 from core.spec import ProjectSpec
 from scoring.batch import THRESHOLD, new_prediction_ids
@@ -336,7 +336,13 @@ def create_app(
             headers=exc.headers() if isinstance(exc, ServingError) else None,
         )
 
+    async def render_unexpected(request: Request, exc: Exception) -> Response:
+        """Anything else is a bug of ours: problem details without internals (the server
+        logs the traceback)."""
+        return await render_error(request, InternalError("internal server error"))
+
     app.add_exception_handler(MlgateError, render_error)
+    app.add_exception_handler(Exception, render_unexpected)
 
     @app.post("/api/v1/projects/{project}/predict", response_model=None, name="predict")
     async def predict(project: str, request: Request) -> Response:

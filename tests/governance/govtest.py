@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from governance.client import GovernanceClient
 from governance.schemas import ModelVersionPublic
@@ -41,7 +42,8 @@ class Gov:
         return client
 
     def engine(self) -> sa.Engine:
-        return sa.create_engine(self.database_url)
+        # No pool: each connection closes with its block, none is left for the GC.
+        return sa.create_engine(self.database_url, poolclass=NullPool)
 
 
 def sha(text: str) -> str:
