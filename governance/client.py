@@ -1,6 +1,7 @@
 """The Python client of governance, over HTTP: what flows, the CLI and CI use.
 
-One method per API operation. Answers come back as the typed models the API returns
+One method per API operation, in one class on purpose: it mirrors the API one to one,
+so it is one piece even past 500 lines. Answers come back as the typed models the API returns
 (the ``XPublic`` classes of :mod:`governance.schemas`); problem details come back as the
 exceptions of :mod:`governance.errors`, matched by ``code``. Retries, idempotency and
 the translation of httpx's errors are the session's (:mod:`governance.transport`); model
@@ -22,6 +23,7 @@ from typing import Any
 
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.schemas import (
+    AlertPublic,
     ApiTokenPublic,
     AuditEventPublic,
     DatasetVersionPublic,
@@ -87,6 +89,14 @@ class GovernanceClient(Session):
         body = {"name": name, "role": role, "kind": kind}
         created = self._post(PrincipalCreated, "/principals", body, idempotency_key)
         return created.principal, created.token
+
+    def list_principals(
+        self, *, role: str | None = None, limit: int = 100, offset: int = 0
+    ) -> Page[PrincipalPublic]:
+        """Principals by name (admin), optionally of one role."""
+        return self._many(
+            PrincipalPublic, "/principals", query(role=role, limit=limit, offset=offset)
+        )
 
     def create_token(self, name: str, *, idempotency_key: str | None = None) -> TokenCreated:
         """Issue another token for principal ``name`` (admin); ``.token`` is shown once."""
@@ -337,6 +347,28 @@ class GovernanceClient(Session):
         )
         return self._many(PromotionRequestPublic, f"/projects/{project}/promotion-requests", params)
 
+    def list_all_promotion_requests(
+        self,
+        *,
+        status: str | None = None,
+        project: str | None = None,
+        stage: str | None = None,
+        id_prefix: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[PromotionRequestPublic]:
+        """Requests of every project, oldest first, optionally filtered (``id_prefix``:
+        the first hex characters of the id, at least 4)."""
+        params = query(
+            status=status,
+            project=project,
+            stage=stage,
+            id_prefix=id_prefix,
+            limit=limit,
+            offset=offset,
+        )
+        return self._many(PromotionRequestPublic, "/promotion-requests", params)
+
     def decide(
         self,
         request_id: uuid.UUID | str,
@@ -455,6 +487,40 @@ class GovernanceClient(Session):
             offset=offset,
         )
         return self._many(MonitoringResultPublic, f"/projects/{project}/monitoring", params)
+
+    # -- alerts -------------------------------------------------------------------------
+
+    def raise_alert(
+        self,
+        project: str,
+        *,
+        kind: str,
+        detail: str,
+        model_version: int | None = None,
+        source: str = "",
+        idempotency_key: str | None = None,
+    ) -> AlertPublic:
+        """Raise an alert approvers must see (e.g. ``model_load_failed``)."""
+        body = {
+            "kind": kind,
+            "detail": detail,
+            "model_version": model_version,
+            "source": source,
+        }
+        return self._post(AlertPublic, f"/projects/{project}/alerts", body, idempotency_key)
+
+    def list_alerts(
+        self,
+        project: str,
+        *,
+        kind: str | None = None,
+        model_version: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[AlertPublic]:
+        """A project's alerts, newest first."""
+        params = query(kind=kind, model_version=model_version, limit=limit, offset=offset)
+        return self._many(AlertPublic, f"/projects/{project}/alerts", params)
 
     # -- audit --------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import JSON, Field, SQLModel
 
 from governance.schemas import (
+    AlertBase,
     DatasetVersionBase,
     DecisionKind,
     ModelVersionBase,
@@ -32,6 +33,7 @@ from governance.schemas import (
 )
 
 __all__ = [
+    "Alert",
     "ApiToken",
     "AuditEvent",
     "DatasetVersion",
@@ -266,6 +268,20 @@ class MonitoringResult(MonitoringResultBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     project: str = Field(foreign_key="project.name", index=True)
     created_by: str = Field(foreign_key="principal.name")
+    created_at: datetime = _ts()
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class Alert(AlertBase, table=True):
+    """Something approvers must see: a production model that cannot be served, a breach."""
+
+    __tablename__ = "alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(foreign_key="project.name", index=True)
+    raised_by: str = Field(foreign_key="principal.name")
     created_at: datetime = _ts()
 
 

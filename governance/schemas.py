@@ -371,6 +371,35 @@ class MonitoringResultPublic(MonitoringResultBase):
     created_at: datetime
 
 
+# --------------------------------------------------------------------------- alerts
+
+
+class AlertBase(SQLModel):
+    kind: str = Field(
+        max_length=63,
+        schema_extra={"pattern": r"^[a-z][a-z0-9_.-]{0,62}$"},
+        description="what happened, e.g. model_load_failed or drift_breach",
+    )
+    model_version: int | None = Field(
+        default=None, ge=1, le=MAX_INT, description="the model version it concerns, if any"
+    )
+    detail: str = Field(max_length=2000, description="what is wrong, for the people who decide")
+    source: str = Field(
+        default="", max_length=200, description="who noticed, e.g. prediction-server"
+    )
+
+
+class AlertCreate(AlertBase):
+    pass
+
+
+class AlertPublic(AlertBase):
+    id: int
+    project: str
+    raised_by: str
+    created_at: datetime
+
+
 # --------------------------------------------------------------------------- audit
 
 

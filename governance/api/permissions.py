@@ -24,6 +24,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", f"{_P}/health"): None,
     ("GET", f"{_P}/me"): Role.viewer,
     # principals and tokens
+    ("GET", f"{_P}/principals"): Role.admin,
     ("POST", f"{_P}/principals"): Role.admin,
     ("POST", f"{_P}/principals/{{name}}/tokens"): Role.admin,
     # anyone may revoke their own token; the service requires admin for another's
@@ -46,6 +47,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     # promotion
     ("GET", f"{_PROJECT}/promotion-requests"): Role.viewer,
     ("POST", f"{_PROJECT}/promotion-requests"): Role.developer,
+    ("GET", f"{_P}/promotion-requests"): Role.viewer,
     ("GET", f"{_P}/promotion-requests/{{request_id}}"): Role.viewer,
     ("POST", f"{_P}/promotion-requests/{{request_id}}/decisions"): PROMOTE,
     # stages
@@ -55,6 +57,9 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     # monitoring
     ("GET", f"{_PROJECT}/monitoring"): Role.viewer,
     ("POST", f"{_PROJECT}/monitoring"): Role.developer,
+    # alerts
+    ("GET", f"{_PROJECT}/alerts"): Role.viewer,
+    ("POST", f"{_PROJECT}/alerts"): Role.developer,
     # audit
     ("GET", f"{_P}/audit/events"): Role.viewer,
     ("GET", f"{_P}/audit/verify"): Role.viewer,

@@ -40,6 +40,7 @@ __all__ = [
     "decide",
     "expire_overdue",
     "get_request",
+    "list_all_requests",
     "list_requests",
     "public",
     "request_promotion",
@@ -113,6 +114,34 @@ def list_requests(
         status=status,
         stage=stage,
         model_version=model_version,
+        limit=limit,
+        offset=offset,
+    )
+    return [public(session, row) for row in rows], total
+
+
+def list_all_requests(
+    session: Session,
+    *,
+    status: RequestStatus | None = None,
+    project: str | None = None,
+    stage: Stage | None = None,
+    id_prefix: str | None = None,
+    limit: int,
+    offset: int,
+) -> Page[PromotionRequestPublic]:
+    """Requests of every project, oldest first, optionally filtered.
+
+    Args:
+        id_prefix: the first characters of the id (hex, dashes ignored).
+    """
+    prefix = None if id_prefix is None else id_prefix.replace("-", "").lower()
+    rows, total = requests.list_all(
+        session,
+        status=status,
+        project=project,
+        stage=stage,
+        id_prefix=prefix,
         limit=limit,
         offset=offset,
     )

@@ -1,16 +1,18 @@
 """Monitoring results (drift) recorded against a project's model versions.
 
 A result that breaches (Evidently says the dataset drifted, or the drift share is above
-the project policy's ``max_drift_share``) also appends a ``monitoring.alert`` event, in
-the same unit of work, naming the model version and the drifted columns.
+the project policy's ``max_drift_share``) also raises a ``drift_breach`` alert and appends
+a ``monitoring.alert`` event, in the same unit of work, naming the model version and
+the drifted columns.
 """
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
-from governance.models import Principal
-from governance.schemas import MonitoringResultCreate, MonitoringResultPublic, Policy
+from governance.models import Principal, utcnow
+from governance.schemas import AlertCreate, MonitoringResultCreate, MonitoringResultPublic, Policy
+from governance.store import alerts as alert_rows
 from governance.store import model_versions, projects
 from governance.store import monitoring as results
 from governance.store.pages import Page
@@ -47,6 +49,18 @@ def record(
         )
         reasons = breaches(body, policy)
         if reasons:
+            alert = alert_rows.insert(
+                uow.session,
+                project=project,
+                body=AlertCreate(
+                    kind="drift_breach",
+                    model_version=body.model_version,
+                    detail="; ".join(reasons),
+                    source=f"monitoring ({body.kind})",
+                ),
+                raised_by=actor.name,
+                created_at=utcnow(),
+            )
             uow.audit(
                 actor.name,
                 "monitoring.alert",
@@ -56,6 +70,7 @@ def record(
                     "project": project,
                     "model_version": body.model_version,
                     "monitoring_result": row.id,
+                    "alert": alert.id,
                     "kind": body.kind,
                     "drift_share": body.drift_share,
                     "drifted_columns": body.drifted_columns,

@@ -23,6 +23,7 @@ from governance.schemas import (
     TokenCreated,
 )
 from governance.store import principals as principal_rows
+from governance.store.pages import Page
 from governance.store.uow import Database, UnitOfWork
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "create_principal",
     "create_token",
     "hash_token",
+    "list_principals",
     "revoke_token",
 ]
 
@@ -151,6 +153,14 @@ def revoke_token(db: Database, *, actor: Principal, token_id: int) -> ApiTokenPu
         answer = ApiTokenPublic.model_validate(row)
         uow.commit(answer)
     return answer
+
+
+def list_principals(
+    session: Session, *, role: Role | None = None, limit: int, offset: int
+) -> Page[PrincipalPublic]:
+    """Principals by name, one page, and how many match."""
+    rows, total = principal_rows.list_of(session, role=role, limit=limit, offset=offset)
+    return [PrincipalPublic.model_validate(row) for row in rows], total
 
 
 def authenticate(session: Session, token: str | None) -> Principal:

@@ -7,13 +7,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from governance.errors import Conflict, NotFound
 from governance.models import ApiToken, Principal
-from governance.schemas import PrincipalCreate
+from governance.schemas import PrincipalCreate, Role
+from governance.store.pages import Page, page
 
-__all__ = ["find_token", "get", "get_token", "insert", "insert_token", "save_token"]
+__all__ = ["find_token", "get", "get_token", "insert", "insert_token", "list_of", "save_token"]
 
 _TOKENS: sa.Table = ApiToken.__table__  # type: ignore[attr-defined]
 _PRINCIPALS: sa.Table = Principal.__table__  # type: ignore[attr-defined]
@@ -50,6 +51,14 @@ def get(session: Session, name: str) -> Principal:
     if principal is None:
         raise NotFound(f"principal {name} not found")
     return principal
+
+
+def list_of(session: Session, *, role: Role | None, limit: int, offset: int) -> Page[Principal]:
+    """Principals by name, optionally of one role."""
+    statement = select(Principal)
+    if role is not None:
+        statement = statement.where(Principal.role == role)
+    return page(session, statement.order_by(col(Principal.name)), limit=limit, offset=offset)
 
 
 def insert(session: Session, body: PrincipalCreate) -> Principal:

@@ -34,6 +34,7 @@ __all__ = [
     "get",
     "insert",
     "insert_decision",
+    "list_all",
     "list_of",
     "lock_for_decision",
     "lock_overdue",
@@ -175,6 +176,37 @@ def list_of(
     statement = statement.order_by(
         col(PromotionRequest.created_at).desc(), col(PromotionRequest.id)
     )
+    return page(session, statement, limit=limit, offset=offset)
+
+
+def list_all(
+    session: Session,
+    *,
+    status: RequestStatus | None,
+    project: str | None,
+    stage: Stage | None,
+    id_prefix: str | None,
+    limit: int,
+    offset: int,
+) -> Page[PromotionRequest]:
+    """Requests of every project, oldest first (an inbox's order), optionally filtered.
+
+    Args:
+        id_prefix: lowercase hex digits the id (without dashes) starts with.
+    """
+    statement = select(PromotionRequest)
+    if status is not None:
+        statement = statement.where(PromotionRequest.status == status)
+    if project is not None:
+        statement = statement.where(PromotionRequest.project == project)
+    if stage is not None:
+        statement = statement.where(PromotionRequest.stage == stage)
+    if id_prefix is not None:
+        # PostgreSQL spells a uuid with dashes, SQLite keeps 32 hex digits: compare both
+        # without them.
+        as_hex = sa.func.replace(sa.cast(col(PromotionRequest.id), sa.String), "-", "")
+        statement = statement.where(sa.func.lower(as_hex).like(f"{id_prefix}%"))
+    statement = statement.order_by(col(PromotionRequest.created_at), col(PromotionRequest.id))
     return page(session, statement, limit=limit, offset=offset)
 
 

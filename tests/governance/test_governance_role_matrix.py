@@ -23,6 +23,7 @@ P = "/api/v1/projects/{project}"
 EXPECTED = {
     ("GET", "/api/v1/health"): None,
     ("GET", "/api/v1/me"): "viewer",
+    ("GET", "/api/v1/principals"): "admin",
     ("POST", "/api/v1/principals"): "admin",
     ("POST", "/api/v1/principals/{name}/tokens"): "admin",
     ("DELETE", "/api/v1/tokens/{token_id}"): "viewer",
@@ -40,8 +41,11 @@ EXPECTED = {
     ("GET", f"{P}/models/{{version}}/lineage"): "viewer",
     ("GET", f"{P}/promotion-requests"): "viewer",
     ("POST", f"{P}/promotion-requests"): "developer",
+    ("GET", "/api/v1/promotion-requests"): "viewer",
     ("GET", "/api/v1/promotion-requests/{request_id}"): "viewer",
     ("POST", "/api/v1/promotion-requests/{request_id}/decisions"): "approver",
+    ("GET", f"{P}/alerts"): "viewer",
+    ("POST", f"{P}/alerts"): "developer",
     ("GET", f"{P}/stages"): "viewer",
     ("GET", f"{P}/stages/{{stage}}"): "viewer",
     # a rollback moves a model between stages: the same right as approving a promotion

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from governance.api.routes import (
+    alerts,
     audit,
     datasets,
     meta,
@@ -32,6 +33,7 @@ for _module in (
     promotions,
     stages,
     monitoring,
+    alerts,
     audit,
 ):
     api_router.include_router(_module.router)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from governance.api.deps import (
@@ -73,6 +74,39 @@ def list_requests(
         status=status,
         stage=stage,
         model_version=model_version,
+        limit=limit,
+        offset=offset,
+    )
+    set_total(response, total)
+    return rows
+
+
+@router.get("/promotion-requests")
+def list_all_requests(
+    response: Response,
+    session: SessionDep,
+    user: CurrentPrincipal,
+    status: RequestStatus | None = None,
+    project: Annotated[str | None, Query(max_length=63)] = None,
+    stage: Stage | None = None,
+    id_prefix: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9a-fA-F-]{4,36}$",
+            description="the first characters of the request id (at least 4 hex digits)",
+        ),
+    ] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[PromotionRequestPublic]:
+    """Requests of every project, oldest first — an approver's inbox with
+    ``status=pending`` (``X-Total-Count``: how many match)."""
+    rows, total = approvals.list_all_requests(
+        session,
+        status=status,
+        project=project,
+        stage=stage,
+        id_prefix=id_prefix,
         limit=limit,
         offset=offset,
     )
