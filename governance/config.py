@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         description="lifetime of new API tokens in days (None: tokens do not expire)",
     )
     echo_sql: bool = Field(False, description="log every SQL statement (debugging only)")
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="largest request body accepted; larger ones get 413 before they are read",
+    )
     prefect_api_url: str | None = Field(
         None,
         description="Prefect API (e.g. http://127.0.0.1:4200/api): a flow run waiting on a "

@@ -7,7 +7,8 @@
      ├── Conflict               conflict                409  state forbids it (duplicate...)
      │    └── SecretNotReplayable  secret_not_replayable  409  replay would need a shown-once token
      ├── InvalidInput           invalid_input           422  malformed or out-of-bounds request
-     │    └── IdempotencyKeyReused  idempotency_key_reused  422  same key, different request
+     │    ├── IdempotencyKeyReused  idempotency_key_reused  422  same key, different request
+     │    └── BodyTooLarge       body_too_large          413  a body over the limit
      ├── PermissionDenied       permission_denied       403  role too low, or separation of duties
      ├── Unauthenticated        unauthenticated         401  no token, or unknown/expired/revoked
      ├── Unavailable            unavailable             503
@@ -42,6 +43,7 @@ from core.errors import (
 __all__ = [
     "ERRORS_BY_CODE",
     "AuditChainError",
+    "BodyTooLarge",
     "Conflict",
     "DatabaseSchemaMismatch",
     "GovernanceUnavailable",
@@ -88,6 +90,14 @@ class PreconditionRequired(MlgateError):
     title: ClassVar[str] = "Precondition required"
 
 
+class BodyTooLarge(InvalidInput):
+    """A request body over the service's limit; it was not read further."""
+
+    code: ClassVar[str] = "body_too_large"
+    status: ClassVar[int] = 413
+    title: ClassVar[str] = "Body too large"
+
+
 class GovernanceUnavailable(Unavailable):
     """Client side: the governance service cannot be reached (connection refused, timeout)."""
 
@@ -117,6 +127,7 @@ ERRORS_BY_CODE: dict[str, type[MlgateError]] = {
         Conflict,
         InvalidInput,
         IdempotencyKeyReused,
+        BodyTooLarge,
         SecretNotReplayable,
         PreconditionFailed,
         PreconditionRequired,

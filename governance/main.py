@@ -17,6 +17,7 @@ from core import offline
 from core.errors import PROBLEM_JSON, InternalError, problem_details
 from governance import __version__
 from governance.api.deps import authorize, refuse_nul
+from governance.api.intake import Intake
 from governance.api.permissions import API_PREFIX, matrix_mismatches, required_role
 from governance.api.routes import api_router
 from governance.config import Settings, get_settings
@@ -132,6 +133,7 @@ _PROBLEMS = {
     "405": "method not allowed",
     "409": "the current state forbids it",
     "412": "If-Match names a stale revision",
+    "413": "the request body is over the service's limit",
     "422": "invalid input (the parameter or field is named)",
     "428": "If-Match is required",
 }
@@ -210,6 +212,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    # The request's session, its body limit, and a token before a write's body is read;
+    # inside the gate, so no more requests hold a session than there are connections.
+    app.add_middleware(
+        Intake, engine=engine, max_body_bytes=settings.max_body_bytes, api_prefix=API_PREFIX
+    )
     # No more requests inside than database connections (see governance.db.RequestGate).
     app.add_middleware(RequestGate, limit=POOL_SIZE)
     app.state.notifier = notifier

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
 from sqlmodel import Session
 
+from governance.api.intake import PRINCIPAL_KEY, SESSION_KEY
 from governance.api.permissions import required_role
 from governance.config import Settings
 from governance.errors import InvalidInput, PermissionDenied, PreconditionRequired, Unauthenticated
@@ -48,22 +46,11 @@ MAX_LIMIT = 1000
 _bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: Bearer mlg_…`")
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request; whatever a service did not commit is rolled back.
-
-    Opening a session does no I/O, so it happens on the event loop. Closing one that
-    still holds a transaction (reads, failures) rolls it back: that runs in a worker
-    thread, never blocking the loop; a committed session closes without a round trip.
-    """
-    engine: Engine = request.app.state.engine
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
+async def get_session(request: Request) -> Session:
+    """The request's one session, opened by :class:`~governance.api.intake.Intake` and
+    closed when the answer is sent (what a service did not commit is rolled back)."""
+    session: Session = getattr(request.state, SESSION_KEY)
+    return session
 
 
 async def get_settings(request: Request) -> Settings:
@@ -95,7 +82,10 @@ def authorize(request: Request, session: SessionDep, credentials: Credentials) -
         raise PermissionDenied(f"{request.method} {path} is not in the role matrix") from exc
     if role is None:
         return None
-    principal = authenticate(session, credentials.credentials if credentials else None)
+    # A write was authenticated before its body was read (Intake); reads are here.
+    principal: Principal | None = getattr(request.state, PRINCIPAL_KEY, None)
+    if principal is None:
+        principal = authenticate(session, credentials.credentials if credentials else None)
     if not principal.role.allows(role):
         raise PermissionDenied(
             f"{principal.name} has role {principal.role.value}; "
