@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from governance import db
 from governance.chain import Head
+from governance.config import get_settings
 from governance.migrations import upgrade
 from governance.schemas import VerifyResult
 from governance.services import audit, principals
@@ -45,19 +46,25 @@ def migrate(database_url: str) -> None:
         upgrade(engine)
 
 
-def bootstrap_admin(database_url: str, name: str = "admin") -> str:
+def bootstrap_admin(
+    database_url: str, name: str = "admin", *, ttl_days: float | None = None
+) -> str:
     """Create the first admin principal and return its token (shown once).
 
     Creates the tables if needed; the creation is audited with actor ``system``.
 
+    Args:
+        ttl_days: the token's lifetime (default: ``MLGATE_TOKEN_TTL_DAYS``, 90 days).
+
     Raises:
         Conflict: a principal called ``name`` already exists.
     """
+    lifetime = ttl_days if ttl_days is not None else get_settings().token_ttl_days
     with _engine(database_url) as engine:
         upgrade(engine)
         database = Database.open(engine)
         try:
-            return principals.bootstrap_admin(database, name=name).token
+            return principals.bootstrap_admin(database, name=name, ttl_days=lifetime).token
         finally:
             database.close()
 

@@ -31,11 +31,11 @@ class Settings(BaseSettings):
         le=24 * 90,
         description="lifetime of a promotion request when the project policy does not set one",
     )
-    token_ttl_days: float | None = Field(
-        None,
-        gt=0,
+    token_ttl_days: float = Field(
+        90.0,
+        ge=1 / 24,
         le=3650,
-        description="lifetime of new API tokens in days (None: tokens do not expire)",
+        description="lifetime of new API tokens in days (at least an hour, at most ten years)",
     )
     echo_sql: bool = Field(False, description="log every SQL statement (debugging only)")
     max_body_bytes: int = Field(

@@ -10,8 +10,11 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from core import offline
 from core.errors import PROBLEM_JSON, InternalError, problem_details
@@ -169,6 +172,26 @@ def _document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+DOCS_ASSETS = "/docs/assets"
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` from the assets installed with mlgate (swagger-ui-bundle-v2):
+    an air-gapped install shows the same page, and an operator's browser calls nowhere."""
+
+    async def docs(request: Request) -> Response:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="mlgate governance — API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+    app.add_route("/docs", docs, include_in_schema=False)
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the governance app for ``settings`` (default: from the environment).
 
@@ -203,7 +226,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Projects, model versions, promotion requests with approvals, stage "
         "assignments and a tamper-evident audit trail.",
-        docs_url="/docs",
+        docs_url=None,  # served below from local assets: nothing loads from a CDN
+        redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
         lifespan=lifespan,
         # The role matrix is enforced for every route, so none can ship unguarded.
@@ -221,6 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGate, limit=POOL_SIZE)
     app.state.notifier = notifier
     app.include_router(api_router)
+    _serve_docs(app)
     _document_problems(app)
     app.add_exception_handler(Replay, _replay)
     app.add_exception_handler(MlgateError, _mlgate_error)

@@ -12,6 +12,9 @@ one) and closes it when the answer is sent. Before the body is touched:
   as it passes the limit (a chunked body declares no length); the routes get the bytes
   read, so a request never holds more than the limit in memory.
 
+Every answer under the API carries ``Cache-Control: no-store``: answers hold tokens (shown
+once) and governance records that no cache between caller and service should keep.
+
 The caller authenticated here is kept for the role check
 (:func:`~governance.api.deps.authorize`), which does not ask the database again.
 Refusals are problem details like every other answer.
@@ -64,6 +67,8 @@ class Intake:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["path"].startswith(self.prefix):
+            send = _no_store(send)
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._refuse(scope, send, self._too_large())
@@ -122,6 +127,21 @@ class Intake:
         # Ask the client to close: the unread body is not worth draining.
         response.headers["Connection"] = "close"
         await response(scope, _no_receive, send)
+
+
+def _no_store(send: Any) -> Any:
+    """A ``send`` that marks the answer as not to be stored by any cache."""
+
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"
+            ]
+            headers.append((b"cache-control", b"no-store"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 def _replay(body: bytes, receive: Any) -> Any:

@@ -106,13 +106,25 @@ def register_model(
     )
 
 
+# The append-only triggers of PostgreSQL (migrations 0002, 0006), by table.
+PG_TRIGGERS = (
+    ("audit_event", "audit_event_append_only"),
+    ("audit_head", "audit_head_forward_only"),
+    ("audit_head", "audit_head_no_delete"),
+)
+
+
 @contextmanager
 def triggers_bypassed(conn: sa.Connection) -> Iterator[None]:
-    """SQLite: drop the append-only triggers for the change and put them back, as anyone
-    who can write the database file can (on PostgreSQL the superuser engine bypasses them).
+    """Switch the append-only triggers off for the change and on again, as the tables'
+    owner (a PostgreSQL superuser) or anyone who can write the SQLite file can.
     """
-    if conn.dialect.name != "sqlite":
+    if conn.dialect.name == "postgresql":
+        for table, trigger in PG_TRIGGERS:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
         yield
+        for table, trigger in PG_TRIGGERS:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}")
         return
     triggers = conn.exec_driver_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"

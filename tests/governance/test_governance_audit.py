@@ -8,7 +8,6 @@ import json
 import pytest
 import sqlalchemy as sa
 from govtest import Gov, make_project, triggers_bypassed
-from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
 from mlgate.commands.governance import audit_app
@@ -20,10 +19,7 @@ def _as_text(payload: object) -> str:
 
 
 def _superuser(gov: Gov) -> sa.Engine:
-    """The database as a superuser who bypasses the append-only triggers (PostgreSQL)."""
-    if gov.database_url.startswith("postgresql"):
-        options = {"options": "-c session_replication_role=replica"}
-        return sa.create_engine(gov.database_url, connect_args=options, poolclass=NullPool)
+    """The database as its owner, who may switch the append-only triggers off."""
     return gov.engine()
 
 

@@ -1,9 +1,10 @@
 """Tampering with the audit trail as a database superuser is caught by verify.
 
 The chain is built by real writes through the real service (uvicorn, HTTP client). Each
-case then edits the rows directly — on PostgreSQL as the superuser, bypassing the
-append-only triggers the way such a user can (``session_replication_role = replica``) —
-asks the service to verify, names the event, and puts the rows back. On PostgreSQL the
+case then edits the rows directly — on PostgreSQL as the superuser, switching the
+append-only triggers off as only the tables' owner can (``session_replication_role =
+replica`` no longer skips them) — asks the service to verify, names the event, and puts
+the rows back. On PostgreSQL the
 service's own connection is refused by the database, and a role granted with
 :func:`governance.db.grant_service_role` cannot even try.
 """
@@ -21,6 +22,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from govtest import Gov, make_project, rand, triggers_bypassed
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 from governance import chain
@@ -80,10 +82,7 @@ class Trail:
 
 
 def _superuser_engine(url: str) -> sa.Engine:
-    """An engine that, on PostgreSQL, bypasses triggers as only a superuser may."""
-    if url.startswith("postgresql"):
-        options = {"options": "-c session_replication_role=replica"}
-        return sa.create_engine(url, connect_args=options)
+    """The database as its owner (on PostgreSQL the superuser the tests connect as)."""
     return create_db_engine(url)
 
 
@@ -347,3 +346,30 @@ def test_cli_pins_the_head_and_verifies_an_export_offline(
     assert cut.exit_code == 1 and f"event {seq}" in cut.output
     bad = runner.invoke(audit_app, ["verify", "--expect-head", "12:nothex"])
     assert bad.exit_code == 2 and "SEQ:HASH" in bad.output
+
+
+@pytest.mark.postgres
+def test_replication_mode_no_longer_skips_the_append_only_triggers(
+    request: pytest.FixtureRequest,
+) -> None:
+    url: str = request.getfixturevalue("postgres_url")
+    from governance.migrations import upgrade
+
+    engine = create_db_engine(url)
+    upgrade(engine)
+    replica = sa.create_engine(
+        url, connect_args={"options": "-c session_replication_role=replica"}, poolclass=NullPool
+    )
+    try:
+        for statement in (
+            "UPDATE audit_event SET actor = 'mallory'",
+            "DELETE FROM audit_event",
+            "DELETE FROM audit_head",
+            "UPDATE audit_head SET seq = seq + 5",
+        ):
+            with pytest.raises(sa.exc.DBAPIError) as refused, replica.begin() as conn:
+                conn.exec_driver_sql(statement)
+            assert "audit_" in str(refused.value.orig), statement
+    finally:
+        replica.dispose()
+        engine.dispose()
