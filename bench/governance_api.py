@@ -192,7 +192,8 @@ def main() -> int:
             "--uvicorn-opts",
             "--log-level warning --no-access-log",
         ]
-        gov_env = {**env, "MLGATE_DATABASE_URL": gov_url}
+        # The load registers snapshots and models in these two (S3) stores.
+        gov_env = {**env, "MLGATE_DATABASE_URL": gov_url, "MLGATE_STORES": "s3://snap,s3://models"}
         with (
             _server(
                 gov_cmd,

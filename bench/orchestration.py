@@ -217,7 +217,11 @@ def part_a(work: Path, rows: int, runs: int, max_train_rows: int) -> dict[str, A
     admin_token = bootstrap_admin(db)
     times: dict[str, list[float]] = {"prefect": [], "plain": []}
     results: dict[str, list[dict[str, Any]]] = {"prefect": [], "plain": []}
-    with serve_in_thread(db) as server, GovernanceClient(server.url, admin_token) as admin:
+    stores = [f"file://{work / 'stores'}"]  # every contender's store lies under it
+    with (
+        serve_in_thread(db, stores=stores) as server,
+        GovernanceClient(server.url, admin_token) as admin,
+    ):
         _, runner_token = admin.create_principal("runner", "developer", kind="service")
         _, approver_token = admin.create_principal("approver", "approver")
         approver = Approver(server.url, approver_token)

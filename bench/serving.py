@@ -322,7 +322,7 @@ def bench_model(
     ds = dev.register_dataset(
         spec.name,
         source="file://bench.csv",
-        snapshot_uri="file://x",
+        snapshot_uri=f"file://{store.root.as_posix()}/snapshots/x.parquet",
         content_hash=secrets.token_hex(32),
         row_count=1,
         contract_version=1,
@@ -478,7 +478,7 @@ def diagnose(model_name: str, servers: tuple[str, ...], duration: float) -> None
         spec, model = reference_spec(), train_reference()
         records = json_records(reference_data(200, seed=1).drop(columns="y"))
     db = f"sqlite:///{workdir / 'governance.db'}"
-    with serve_in_thread(db) as server:
+    with serve_in_thread(db, stores=[f"file://{workdir / 'artifacts'}"]) as server:
         admin = GovernanceClient(server.url, bootstrap_admin(db))
         _, dev_token = admin.create_principal("bench-dev", "developer")
         _, ok_token = admin.create_principal("bench-approver", "approver")
@@ -526,7 +526,7 @@ def main() -> None:
 
     db = f"sqlite:///{workdir / 'governance.db'}"
     figures: dict[str, Any] = {}
-    with serve_in_thread(db) as server:
+    with serve_in_thread(db, stores=[f"file://{workdir / 'artifacts'}"]) as server:
         admin = GovernanceClient(server.url, bootstrap_admin(db))
         _, dev_token = admin.create_principal("bench-dev", "developer")
         _, ok_token = admin.create_principal("bench-approver", "approver")

@@ -6,12 +6,17 @@ echoed): :func:`get_settings` reads through :func:`core.settings.read_settings`.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.settings import read_settings
+from governance.errors import InvalidInput
+from governance.locations import Locations, normalize_root
 
 __all__ = ["Settings", "get_settings"]
 
@@ -64,6 +69,48 @@ class Settings(BaseSettings):
     resume_attempts: int = Field(
         4, ge=1, le=10, description="tries of each flow-run resume call (backoff in between)"
     )
+
+    stores: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [f"file://{Path('.mlgate/artifacts').resolve().as_posix()}/"],
+        min_length=1,
+        max_length=32,
+        description="artifact stores whose locations governance records, comma-separated "
+        "file:///abs/root or s3://bucket/prefix (default: .mlgate/artifacts of the working "
+        "directory)",
+    )
+    source_schemes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["file", "s3", "snowflake"],
+        min_length=1,
+        max_length=16,
+        description="schemes a dataset's source may use, comma-separated",
+    )
+
+    @field_validator("stores", "source_schemes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("stores")
+    @classmethod
+    def _store_roots(cls, value: list[str]) -> list[str]:
+        try:
+            return [normalize_root(root) for root in value]
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("source_schemes")
+    @classmethod
+    def _schemes(cls, value: list[str]) -> list[str]:
+        for scheme in value:
+            if not re.fullmatch(r"[a-z][a-z0-9+.-]{0,31}", scheme):
+                raise ValueError(f"{scheme!r} is not a URI scheme such as file or s3")
+        return value
+
+    def locations(self) -> Locations:
+        """The locations this service accepts, built from these settings."""
+        return Locations(stores=tuple(self.stores), source_schemes=tuple(self.source_schemes))
 
     @field_validator("prefect_api_url")
     @classmethod

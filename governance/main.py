@@ -236,6 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.locations = settings.locations()
     # The request's session, its body limit, and a token before a write's body is read;
     # inside the gate, so no more requests hold a session than there are connections.
     app.add_middleware(

@@ -13,6 +13,7 @@ from governance.api.intake import PRINCIPAL_KEY, SESSION_KEY
 from governance.api.permissions import required_role
 from governance.config import Settings
 from governance.errors import InvalidInput, PermissionDenied, PreconditionRequired, Unauthenticated
+from governance.locations import Locations
 from governance.models import Principal
 from governance.schemas import MAX_INT
 from governance.services.principals import authenticate
@@ -27,6 +28,7 @@ __all__ = [
     "IfMatchOptional",
     "IfMatchRequired",
     "Limit",
+    "LocationsDep",
     "ModelVersionFilter",
     "Offset",
     "PostDatabaseDep",
@@ -59,8 +61,15 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_locations(request: Request) -> Locations:
+    """The stores and source schemes locations are checked against."""
+    locations: Locations = request.app.state.locations
+    return locations
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+LocationsDep = Annotated[Locations, Depends(get_locations)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from governance.locations import Locations
 from governance.models import Principal, utcnow
 from governance.schemas import AlertCreate, MonitoringResultCreate, MonitoringResultPublic, Policy
 from governance.store import alerts as alert_rows
@@ -22,13 +23,22 @@ __all__ = ["breaches", "list_results", "record"]
 
 
 def record(
-    db: Database, *, actor: Principal, project: str, body: MonitoringResultCreate
+    db: Database,
+    *,
+    actor: Principal,
+    project: str,
+    body: MonitoringResultCreate,
+    locations: Locations,
 ) -> MonitoringResultPublic:
-    """Record one monitoring result.
+    """Record one monitoring result; its reports must lie inside a configured store.
 
     Raises:
         NotFound: no such project or model version.
+        InvalidInput: a report location is refused (the field is named).
     """
+    for field, uri in (("report_uri", body.report_uri), ("json_uri", body.json_uri)):
+        if uri is not None:
+            locations.check_store_uri(field, uri)
     with db.unit_of_work() as uow:
         model_versions.get(uow.session, project, body.model_version)
         policy = Policy.model_validate(projects.get(uow.session, project).policy)

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from governance.errors import NotFound
+from governance.locations import Locations, check_sha256
 from governance.models import Principal, utcnow
 from governance.schemas import (
     DatasetVersionCreate,
@@ -61,9 +62,17 @@ def list_datasets(
 
 
 def register_dataset(
-    db: Database, *, actor: Principal, project: str, body: DatasetVersionCreate
+    db: Database,
+    *,
+    actor: Principal,
+    project: str,
+    body: DatasetVersionCreate,
+    locations: Locations,
 ) -> tuple[DatasetVersionPublic, bool]:
     """Register a dataset version, or return the one with the same content hash.
+
+    Its source must use a configured scheme, its snapshot lie inside a configured store
+    (:mod:`governance.locations`), its content hash be a sha256.
 
     Returns:
         ``(dataset_version, created)``; ``created`` is False when the content hash was
@@ -71,7 +80,11 @@ def register_dataset(
 
     Raises:
         NotFound: no such project.
+        InvalidInput: a location or the hash is refused (the field is named).
     """
+    locations.check_source_uri("source", body.source)
+    locations.check_store_uri("snapshot_uri", body.snapshot_uri)
+    check_sha256("content_hash", body.content_hash)
     with db.unit_of_work() as uow:
         projects.lock(uow.session, project)
         existing = datasets.by_content_hash(uow.session, project, body.content_hash)
@@ -160,7 +173,12 @@ def list_models(
 
 
 def register_model(
-    db: Database, *, actor: Principal, project: str, body: ModelVersionCreate
+    db: Database,
+    *,
+    actor: Principal,
+    project: str,
+    body: ModelVersionCreate,
+    locations: Locations,
 ) -> ModelVersionPublic:
     """Register the project's next model version, trained by the caller.
 
@@ -169,7 +187,11 @@ def register_model(
 
     Raises:
         NotFound: no such project or dataset version.
+        InvalidInput: the artifact lies outside the configured stores (or is not in
+            canonical form).
     """
+    locations.check_store_uri("artifact_uri", body.artifact_uri)
+    check_sha256("sha256", body.sha256)
     with db.unit_of_work() as uow:
         if not model_versions.lock_project_for_model(uow.session, project, body.dataset_version):
             raise NotFound(f"dataset version {project}@{body.dataset_version} not found")

@@ -168,7 +168,8 @@ def run_demo(rows: int, workdir: Path, console: Console) -> DemoSummary:
     )
 
     creds = _credentials(creds_file, database_url)
-    with serve_in_thread(database_url) as server:
+    # Governance records locations only inside the demo's own artifact store.
+    with serve_in_thread(database_url, stores=[f"file://{workdir / 'artifacts'}"]) as server:
         console.print(f"[green]✓[/] governance service on {server.url} (SQLite)")
         creds = _ensure_people(server.url, creds, creds_file)
         with GovernanceClient(server.url, creds["bob"]) as bob:

@@ -70,9 +70,15 @@ def start_prefect(
 def start_governance(
     directory: Path, host: str, port: int, prefect_api: str, timeout: float
 ) -> Service:
-    """The governance service, told to resume gated flow runs through ``prefect_api``."""
+    """The governance service, told to resume gated flow runs through ``prefect_api``.
+
+    It records locations inside the stack's artifact store (``MLGATE_STORES``, default
+    the store the deployments use: ``.mlgate/artifacts`` of the checkout the worker runs
+    in), so a run's snapshots and models are accepted and nothing outside is.
+    """
     url = f"http://{host}:{port}"
-    env = child_env(directory, {"MLGATE_PREFECT_API_URL": prefect_api})
+    stores = os.environ.get("MLGATE_STORES") or f"file://{REPO_ROOT / '.mlgate' / 'artifacts'}"
+    env = child_env(directory, {"MLGATE_PREFECT_API_URL": prefect_api, "MLGATE_STORES": stores})
     argv = [bin_path("mlgate"), "governance", "serve", "--host", host, "--port", str(port)]
     svc = spawn(
         "governance",

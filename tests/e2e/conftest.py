@@ -43,6 +43,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "MLGATE_STACK_DIR": str(root / "stack"),
         "MLGATE_DATABASE_URL": f"sqlite:///{root / 'governance.db'}",
         "MLGATE_EXPIRY_SWEEP_SECONDS": "0.5",
+        # Each test project keeps its store under the stack's root (Stack.project).
+        "MLGATE_STORES": f"file://{root}",
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",

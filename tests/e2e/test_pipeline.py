@@ -85,7 +85,7 @@ def test_contract_violation_stops_the_pipeline_and_registers_nothing(
     demo_data.write_csv(frame, tmp_path / "data" / "applications.csv")
     database_url = f"sqlite:///{tmp_path / 'gov.db'}"
     admin_token = bootstrap_admin(database_url, name="admin")
-    with serve_in_thread(database_url) as server:
+    with serve_in_thread(database_url, stores=[f"file://{tmp_path / 'artifacts'}"]) as server:
         with GovernanceClient(server.url, admin_token) as admin:
             _, token = admin.create_principal("carol", "developer")
         monkeypatch.setenv("MLGATE_TOKEN", token)

@@ -124,7 +124,7 @@ def test_a_vault_backed_pipeline_run_leaks_no_secret(
     for name in ("applications.csv", "current.csv"):
         s3_admin(s3_endpoint).upload_file(str(data / name), bucket, f"credit/{name}")
 
-    with serve_in_thread(database_url) as server:
+    with serve_in_thread(database_url, stores=[f"file://{tmp_path / 'artifacts'}"]) as server:
         with GovernanceClient(server.url, admin_token) as admin:
             _, pipeline_token = admin.create_principal("carol", "developer", kind="service")
             _, bob_token = admin.create_principal("bob", "approver")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from govtest import Gov, rand
+from govtest import S3_STORE, STORE, Gov, rand
 
 from governance.admin import bootstrap_admin
 from governance.client import GovernanceClient
@@ -15,7 +15,9 @@ from governance.server import serve_in_thread
 
 
 @pytest.fixture(autouse=True)
-def _fresh_settings() -> Iterator[None]:
+def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Every governance these tests start records locations in the test stores.
+    monkeypatch.setenv("MLGATE_STORES", f"{STORE},{S3_STORE}")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

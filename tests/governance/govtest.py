@@ -15,6 +15,11 @@ from governance.client import GovernanceClient
 from governance.schemas import ModelVersionPublic
 from governance.server import RunningServer
 
+# The artifact stores the test services accept (MLGATE_STORES, set for every governance
+# test by conftest.py); sample locations lie inside the first.
+STORE = "file:///srv/mlgate-test/artifacts"
+S3_STORE = "s3://mlgate-test/artifacts"
+
 
 def rand(prefix: str) -> str:
     """A unique name, so tests sharing a database never collide."""
@@ -73,7 +78,7 @@ def make_project(
     dataset = dev.register_dataset(
         project,
         source="file://applications.csv",
-        snapshot_uri=f"file://store/{project}/snap.parquet",
+        snapshot_uri=f"{STORE}/snapshots/{project}.parquet",
         content_hash=sha(project),
         row_count=1000,
         contract_version=1,
@@ -98,7 +103,7 @@ def register_model(
         algorithm=algorithm,
         params={"n_estimators": 100},
         metrics=metrics if metrics is not None else {"roc_auc": 0.8},
-        artifact_uri=f"file://store/{project}/model.skops",
+        artifact_uri=f"{STORE}/models/{project}.skops",
         sha256=sha(algorithm),
         dataset_version=dataset_version,
         code_version="0.1.0",

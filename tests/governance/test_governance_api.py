@@ -6,7 +6,7 @@ import socket
 
 import httpx
 import pytest
-from govtest import Gov, make_project, register_model, sha
+from govtest import STORE, Gov, make_project, register_model, sha
 
 from governance.client import GovernanceClient
 from governance.errors import (
@@ -76,7 +76,7 @@ def test_same_content_hash_returns_the_existing_dataset(gov: Gov) -> None:
     s = make_project(gov, dev)
     body = {
         "source": "file://applications.csv",
-        "snapshot_uri": "file://snap",
+        "snapshot_uri": f"{STORE}/snapshots/snap.parquet",
         "content_hash": sha(s.project),
         "row_count": 1000,
         "contract_version": 1,

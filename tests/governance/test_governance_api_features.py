@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from govtest import Gov, make_project, register_model, sha
+from govtest import STORE, Gov, make_project, register_model, sha
 from typer.testing import CliRunner
 
 from governance.db import create_db_engine
@@ -88,7 +88,7 @@ def test_every_post_of_the_client_takes_an_idempotency_key(gov: Gov) -> None:
         return dev.register_dataset(
             project.name,
             source="file://a.csv",
-            snapshot_uri="file://snap",
+            snapshot_uri=f"{STORE}/snapshots/snap.parquet",
             content_hash=sha(project.name),
             row_count=10,
             contract_version=1,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from govtest import Gov, make_project, rand, sha
+from govtest import STORE, Gov, make_project, rand, sha
 
 from governance.api.permissions import ROUTE_ROLES
 from governance.client import GovernanceClient
@@ -26,7 +26,7 @@ def test_viewer_cannot_register(gov: Gov) -> None:
         viewer.register_dataset(
             s.project,
             source="file://x.csv",
-            snapshot_uri="file://x",
+            snapshot_uri=f"{STORE}/snapshots/x.parquet",
             content_hash=sha("x"),
             row_count=1,
             contract_version=1,

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from govtest import Gov, make_project, register_model
+from govtest import STORE, Gov, make_project, register_model
 
 from governance.errors import Conflict, PermissionDenied
 
@@ -99,8 +99,8 @@ def test_unvalidated_data_and_drift_block_the_request(gov: Gov) -> None:
         drift_share=0.5,
         dataset_drift=True,
         drifted_columns=["age", "region"],
-        report_uri="file://reports/drift.html",
-        json_uri="file://reports/drift.json",
+        report_uri=f"{STORE}/reports/drift.html",
+        json_uri=f"{STORE}/reports/drift.json",
         details={"columns": 14},
     )
     request = dev.request_promotion(s.project, s.model_version)

@@ -155,7 +155,7 @@ def production(
     The developer's token is in ``MLGATE_TOKEN`` (what the flow's ``token_ref`` names).
     """
     db = f"sqlite:///{tmp_path / 'gov.db'}"
-    with serve_in_thread(db) as server:
+    with serve_in_thread(db, stores=[f"file://{tmp_path / 'artifacts'}"]) as server:
         admin = GovernanceClient(server.url, bootstrap_admin(db))
         _, dev_token = admin.create_principal(f"dev-{secrets.token_hex(3)}", "developer")
         monkeypatch.setenv("MLGATE_TOKEN", dev_token)

@@ -13,7 +13,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,10 +105,14 @@ class Registry:
 
 
 @contextmanager
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    """A running governance with a fresh project named like the demo's, plus its store."""
+def registry(tmp_path: Path, extra_stores: Sequence[str] = ()) -> Iterator[Registry]:
+    """A running governance with a fresh project named like the demo's, plus its store.
+
+    Governance records locations in that store, and in ``extra_stores`` (store URIs).
+    """
     database_url = f"sqlite:///{tmp_path / 'governance.db'}"
-    server = start_in_thread(database_url)
+    local = tmp_path / "artifacts"
+    server = start_in_thread(database_url, stores=[f"file://{local}", *extra_stores])
     admin = GovernanceClient(server.url, bootstrap_admin(database_url, name="admin"))
     _, dev_token = admin.create_principal(rand("dev"), "developer")
     _, approver_token = admin.create_principal(rand("approver"), "approver")
@@ -117,11 +121,11 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
     approver = GovernanceClient(server.url, approver_token)
     spec = BASE_SPEC.model_copy(update={"name": rand("credit")})
     dev.ensure_project(spec.name, "serving test", {"metric_floors": {}, "require_validation": True})
-    store = LocalArtifactStore(tmp_path / "artifacts")
+    store = LocalArtifactStore(local)
     dataset = dev.register_dataset(
         spec.name,
         source="file://applications.csv",
-        snapshot_uri="file://snapshot.parquet",
+        snapshot_uri=f"file://{local}/snapshots/snapshot.parquet",
         content_hash=secrets.token_hex(32),
         row_count=1_500,
         contract_version=1,

@@ -280,8 +280,10 @@ def test_a_project_name_that_is_not_one_key_segment_writes_nothing(
 
 
 def test_the_prediction_server_logs_to_an_s3_store(tmp_path: Path, s3_url: str) -> None:
-    with registry(tmp_path) as reg:
-        reg.store = open_store(s3_url)  # the models live on S3 too
+    s3 = open_store(s3_url)
+    assert isinstance(s3, S3ArtifactStore)
+    with registry(tmp_path, extra_stores=[s3.root_uri]) as reg:
+        reg.store = s3  # the models live on S3 too
         version = reg.register("logistic_regression")
         reg.promote(version)
         began = datetime.now(UTC)

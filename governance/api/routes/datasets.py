@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from governance.api.deps import (
     CurrentPrincipal,
     Limit,
+    LocationsDep,
     Offset,
     PostDatabaseDep,
     SessionDep,
@@ -32,11 +33,12 @@ async def register_dataset(
     body: DatasetVersionCreate,
     response: Response,
     db: PostDatabaseDep,
+    locations: LocationsDep,
     user: CurrentPrincipal,
 ) -> DatasetVersionPublic:
     """Register a dataset version (201), or return the one with the same content hash (200)."""
     public, created = await run_in_threadpool(
-        registry.register_dataset, db, actor=user, project=project, body=body
+        registry.register_dataset, db, actor=user, project=project, body=body, locations=locations
     )
     if not created:
         response.status_code = 200

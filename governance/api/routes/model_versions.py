@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from governance.api.deps import (
     CurrentPrincipal,
     Limit,
+    LocationsDep,
     Offset,
     PostDatabaseDep,
     SessionDep,
@@ -26,11 +27,15 @@ router = APIRouter(prefix=f"{API_PREFIX}/projects/{{project}}/models", tags=["mo
 
 @router.post("", status_code=201)
 async def register_model(
-    project: str, body: ModelVersionCreate, db: PostDatabaseDep, user: CurrentPrincipal
+    project: str,
+    body: ModelVersionCreate,
+    db: PostDatabaseDep,
+    locations: LocationsDep,
+    user: CurrentPrincipal,
 ) -> ModelVersionPublic:
     """Register the project's next model version, trained by the caller."""
     return await run_in_threadpool(
-        registry.register_model, db, actor=user, project=project, body=body
+        registry.register_model, db, actor=user, project=project, body=body, locations=locations
     )
 
 

@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from governance.api.deps import (
     CurrentPrincipal,
     Limit,
+    LocationsDep,
     ModelVersionFilter,
     Offset,
     PostDatabaseDep,
@@ -26,10 +27,13 @@ async def record_monitoring(
     project: str,
     body: MonitoringResultCreate,
     db: PostDatabaseDep,
+    locations: LocationsDep,
     user: CurrentPrincipal,
 ) -> MonitoringResultPublic:
     """Record a drift result for a model version; a breach also audits ``monitoring.alert``."""
-    return await run_in_threadpool(monitoring.record, db, actor=user, project=project, body=body)
+    return await run_in_threadpool(
+        monitoring.record, db, actor=user, project=project, body=body, locations=locations
+    )
 
 
 @router.get("")
